@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * WeftConfig: the parsed, validated configuration (pure data, no sockets, no
+ * plugins). Built on the main thread; immutable once loaded.
+ */
+#pragma once
+
+#include <weft/plugin.h>
+#include "weft-node-private.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  guint64 connect_ms;         /* upstream connect; default 5000 */
+  guint64 request_header_ms;  /* whole request head must arrive (slowloris); default 10000 */
+  guint64 client_idle_ms;     /* idle keep-alive client connection; default 60000 */
+  guint64 upstream_idle_ms;   /* pooled idle upstream connection; default 4000 */
+  guint64 request_ms;         /* request start to response head; 0 = none; default 15000 */
+  guint64 drain_ms;           /* drain on shutdown or listener removal; default 30000 */
+} WeftTimeouts;
+
+typedef struct {
+  guint   max_request_line;   /* default 8192 */
+  guint   max_head;           /* default 16384, at most 65536 */
+  guint   max_headers;        /* default 100, at most 128 */
+  guint64 max_body;           /* 0 = unlimited; else 413 */
+} WeftLimits;
+
+typedef struct {
+  char          *host;        /* IP literal or DNS name, without brackets */
+  guint16        port;
+  gboolean       is_ip;
+  const WeftNode *node;
+} WeftEndpointConfig;
+
+typedef struct {
+  char          *name;
+  GPtrArray     *endpoints;        /* WeftEndpointConfig* */
+  guint64        dns_refresh_ms;   /* default 5000 */
+  guint          unhealthy_after;  /* consecutive connect failures; default 3 */
+  guint64        unhealthy_backoff_ms; /* default 5000; doubles per failed retry, max 60000 */
+  guint64        connect_ms;       /* 0 = the global timeouts.connect */
+  const WeftNode *node;
+} WeftUpstreamConfig;
+
+typedef struct {
+  char          *name;
+  char          *address;          /* as written, "127.0.0.1:15006" or "[::1]:80" */
+  char          *host;             /* IP literal */
+  guint16        port;
+  WeftDirection  direction;        /* default inbound */
+  char          *upstream;         /* default upstream name, may be NULL */
+  GPtrArray     *plugins;          /* char*, in order */
+  GHashTable    *plugin_nodes;     /* plugin name -> const WeftNode* (other keys of the listener) */
+  WeftTimeouts   timeouts;         /* global ones overridden by the listener's timeouts: */
+  const WeftNode *node;
+} WeftListenerConfig;
+
+typedef struct {
+  char          *path;
+  char          *sha256;
+} WeftConfigSource;
+
+typedef struct {
+  const WeftNode *root;
+  char          *api_version;
+  char          *kind;
+  char          *name;             /* metadata.name, may be NULL */
+} WeftConfigDocument;
+
+typedef struct {
+  GPtrArray     *files;            /* WeftNodeFile*, owns every node */
+  GPtrArray     *sources;          /* WeftConfigSource* in read order */
+  char          *admin_address;    /* default 127.0.0.1:15000 */
+  guint          workers;          /* 0 = one per CPU */
+  GPtrArray     *plugin_dirs;      /* char*; empty = the default */
+  WeftTimeouts   timeouts;
+  WeftLimits     limits;
+  GHashTable    *node_fields;      /* "service", "workload", "namespace", "pod",
+                                      "service_account", "trust_domain", "cluster",
+                                      "label.<k>" -> value, from node: and the env */
+  GPtrArray     *listeners;        /* WeftListenerConfig* */
+  GPtrArray     *upstreams;        /* WeftUpstreamConfig* */
+  GHashTable    *plugin_nodes;     /* unknown top-level key -> const WeftNode* (a plugin's settings) */
+  GPtrArray     *documents;        /* WeftConfigDocument*: documents with apiVersion and kind */
+} WeftConfig;
+
+/*
+ * Loads @path: a YAML file, or a directory whose *.yaml and *.yml files
+ * (following symlinks, skipping names that start with a dot) are read in
+ * name order. All plain documents merge into one config before references
+ * are resolved. On failure every problem found is in the message, one per
+ * line, each "file:line:col: message".
+ */
+WeftConfig *weft_config_load      (const char *path, GError **error);
+/* same from in-memory YAML (tests, fuzzing) */
+WeftConfig *weft_config_load_data (const char *display_name, const char *data, gsize len,
+                                   GError **error);
+void        weft_config_free      (WeftConfig *config);
+
+WeftUpstreamConfig *weft_config_find_upstream (WeftConfig *config, const char *name);
+
+/* "127.0.0.1:80", "[::1]:80" -> host and port; FALSE when malformed */
+gboolean    weft_config_split_host_port (const char *address, char **host, guint16 *port);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftConfig, weft_config_free)
+
+G_END_DECLS

@@ -1,0 +1,455 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * weft plugin ABI: the one public header a weft plugin includes.
+ *
+ * A plugin is a shared object that exports exactly one symbol,
+ * weft_plugin_get_descriptor(), returning a static #WeftPluginDescriptor.
+ * Everything else a plugin needs is provided by the host (the weft binary)
+ * through the weft_* functions declared here; they are resolved when the
+ * plugin is loaded, so a plugin links against nothing but GLib.
+ */
+#pragma once
+
+#include <glib.h>
+#include <gmodule.h>
+#include <sys/socket.h>
+
+G_BEGIN_DECLS
+
+/**
+ * WEFT_PLUGIN_ABI_VERSION:
+ *
+ * The ABI version of this header. Bumped whenever a struct layout or a
+ * callback signature changes. The loader refuses a plugin whose descriptor
+ * carries another version and says which plugin to rebuild.
+ */
+#define WEFT_PLUGIN_ABI_VERSION 1
+
+/**
+ * WEFT_PLUGIN_ENTRY_SYMBOL:
+ *
+ * The single symbol a plugin exports.
+ */
+#define WEFT_PLUGIN_ENTRY_SYMBOL "weft_plugin_get_descriptor"
+
+/**
+ * WEFT_ERROR:
+ *
+ * The error domain for configuration, startup and reload errors.
+ */
+#define WEFT_ERROR (weft_error_quark ())
+GQuark weft_error_quark (void);
+
+/**
+ * WeftErrorCode:
+ * @WEFT_ERROR_FAILED: generic failure
+ * @WEFT_ERROR_CONFIG: a configuration problem; the message starts with file:line:col
+ * @WEFT_ERROR_PLUGIN: a plugin could not be loaded
+ * @WEFT_ERROR_BIND: a socket could not be bound
+ * @WEFT_ERROR_IO: a file could not be read
+ */
+typedef enum {
+  WEFT_ERROR_FAILED,
+  WEFT_ERROR_CONFIG,
+  WEFT_ERROR_PLUGIN,
+  WEFT_ERROR_BIND,
+  WEFT_ERROR_IO,
+} WeftErrorCode;
+
+/* ------------------------------------------------------------------ */
+/* configuration nodes                                                  */
+/* ------------------------------------------------------------------ */
+
+/**
+ * WeftNode:
+ *
+ * A read-only YAML node with its source position. Valid for the duration of
+ * the parse callback it is handed to; copy what you keep.
+ */
+typedef struct _WeftNode WeftNode;
+
+/**
+ * WeftNodeKind:
+ * @WEFT_NODE_SCALAR: a string, number, boolean or null scalar
+ * @WEFT_NODE_MAP: a mapping
+ * @WEFT_NODE_SEQ: a sequence
+ */
+typedef enum {
+  WEFT_NODE_SCALAR,
+  WEFT_NODE_MAP,
+  WEFT_NODE_SEQ,
+} WeftNodeKind;
+
+WeftNodeKind     weft_node_get_kind     (const WeftNode *node);
+/* the scalar's text, or NULL when @node is not a scalar */
+const char      *weft_node_get_scalar   (const WeftNode *node);
+/* TRUE for a plain null scalar ("~", "null" or empty) */
+gboolean         weft_node_is_null      (const WeftNode *node);
+const char      *weft_node_get_file     (const WeftNode *node);
+/* 1-based line and column */
+guint            weft_node_get_line     (const WeftNode *node);
+guint            weft_node_get_column   (const WeftNode *node);
+/* number of items of a sequence, or of pairs of a mapping; 0 for a scalar */
+guint            weft_node_get_length   (const WeftNode *node);
+const WeftNode  *weft_node_get_item     (const WeftNode *node, guint idx);
+const WeftNode  *weft_node_get_key      (const WeftNode *node, guint idx);
+const WeftNode  *weft_node_get_value    (const WeftNode *node, guint idx);
+/* value of @key in a mapping, or NULL */
+const WeftNode  *weft_node_lookup       (const WeftNode *node, const char *key);
+
+/**
+ * weft_node_set_error:
+ * @node: the node the problem is at
+ * @error: return location
+ * @format: printf-style message, no position
+ *
+ * Sets @error to WEFT_ERROR_CONFIG with the message "file:line:col: message".
+ */
+void             weft_node_set_error    (const WeftNode *node, GError **error,
+                                         const char *format, ...) G_GNUC_PRINTF (3, 4);
+
+/* typed accessors; each sets a positioned error when the node has the wrong shape */
+gboolean weft_node_get_string   (const WeftNode *node, const char **out, GError **error);
+gboolean weft_node_get_uint64   (const WeftNode *node, guint64 *out, GError **error);
+gboolean weft_node_get_double   (const WeftNode *node, double *out, GError **error);
+gboolean weft_node_get_boolean  (const WeftNode *node, gboolean *out, GError **error);
+/* "250ms", "5s", "2m", "1h" or a bare number of seconds, into milliseconds */
+gboolean weft_node_get_duration (const WeftNode *node, guint64 *out_ms, GError **error);
+/* "16KiB", "1MiB", "512" into bytes */
+gboolean weft_node_get_size     (const WeftNode *node, guint64 *out_bytes, GError **error);
+/* fails with a positioned error on the first key of @map not in @allowed (NULL-terminated) */
+gboolean weft_node_check_keys   (const WeftNode *map, const char *const *allowed, GError **error);
+/* fails unless @node is a mapping (or sequence), with a positioned error */
+gboolean weft_node_expect_kind  (const WeftNode *node, WeftNodeKind kind, GError **error);
+
+/* ------------------------------------------------------------------ */
+/* requests                                                             */
+/* ------------------------------------------------------------------ */
+
+/**
+ * WeftRequest:
+ *
+ * One HTTP request as it passes through the phases. Owned by the worker;
+ * valid only inside a hook. All strings returned are NUL-terminated and live
+ * until the request ends.
+ */
+typedef struct _WeftRequest WeftRequest;
+
+/**
+ * WeftUpstream:
+ *
+ * An upstream cluster of the configuration generation, looked up by name at
+ * config time with weft_plugin_context_lookup_upstream().
+ */
+typedef struct _WeftUpstream WeftUpstream;
+
+/**
+ * WeftPhase:
+ * @WEFT_PHASE_ROUTE: choose the upstream and rewrite the request
+ * @WEFT_PHASE_PRE_ACCESS: early checks (rate limiting)
+ * @WEFT_PHASE_ACCESS: authorisation
+ * @WEFT_PHASE_UPSTREAM: last change to the request before it is sent
+ * @WEFT_PHASE_RESPONSE: the upstream response head arrived; headers can change
+ * @WEFT_PHASE_LOG: the exchange ended (also after local answers and errors)
+ *
+ * The fixed request phases, run in this order. At config load the hooks of a
+ * listener's plugins compile into a flat array per phase.
+ */
+typedef enum {
+  WEFT_PHASE_ROUTE,
+  WEFT_PHASE_PRE_ACCESS,
+  WEFT_PHASE_ACCESS,
+  WEFT_PHASE_UPSTREAM,
+  WEFT_PHASE_RESPONSE,
+  WEFT_PHASE_LOG,
+  WEFT_PHASE_COUNT,
+} WeftPhase;
+
+/**
+ * WeftHookResult:
+ * @WEFT_HOOK_CONTINUE: go on with the next hook
+ * @WEFT_HOOK_RESPOND: the hook answered locally with weft_request_respond();
+ *   no further hook of the request phases runs and nothing is forwarded
+ * @WEFT_HOOK_ERROR: internal failure; weft answers 500 with
+ *   x-weft-error: plugin_error
+ */
+typedef enum {
+  WEFT_HOOK_CONTINUE,
+  WEFT_HOOK_RESPOND,
+  WEFT_HOOK_ERROR,
+} WeftHookResult;
+
+/**
+ * WeftDirection:
+ * @WEFT_DIRECTION_INBOUND: traffic to this workload (the default)
+ * @WEFT_DIRECTION_OUTBOUND: traffic this workload sends
+ */
+typedef enum {
+  WEFT_DIRECTION_INBOUND,
+  WEFT_DIRECTION_OUTBOUND,
+} WeftDirection;
+
+const char     *weft_request_get_method        (WeftRequest *req);
+/* the request target as sent: path and query */
+const char     *weft_request_get_path          (WeftRequest *req);
+/* the Host header, port included when one was sent */
+const char     *weft_request_get_authority     (WeftRequest *req);
+/* first value of header @name (case-insensitive), or NULL */
+const char     *weft_request_get_header        (WeftRequest *req, const char *name);
+/* iterate request headers: returns FALSE past the end */
+gboolean        weft_request_get_header_nth    (WeftRequest *req, guint idx,
+                                                const char **name, const char **value);
+/* replace every value of @name with @value */
+void            weft_request_set_header        (WeftRequest *req, const char *name, const char *value);
+void            weft_request_add_header        (WeftRequest *req, const char *name, const char *value);
+void            weft_request_remove_header     (WeftRequest *req, const char *name);
+void            weft_request_set_path          (WeftRequest *req, const char *path);
+void            weft_request_set_authority     (WeftRequest *req, const char *authority);
+
+/* response head, valid from WEFT_PHASE_RESPONSE on */
+guint           weft_request_get_status        (WeftRequest *req);
+const char     *weft_request_get_response_header (WeftRequest *req, const char *name);
+void            weft_request_set_response_header (WeftRequest *req, const char *name, const char *value);
+void            weft_request_add_response_header (WeftRequest *req, const char *name, const char *value);
+void            weft_request_remove_response_header (WeftRequest *req, const char *name);
+
+/* the peer of the client connection */
+const struct sockaddr *weft_request_get_peer_address (WeftRequest *req, socklen_t *len);
+/* the peer address as text, "127.0.0.1" or "::1", without port */
+const char     *weft_request_get_peer_ip       (WeftRequest *req);
+/* the verified peer identity (a SPIFFE ID) or NULL when the peer is not authenticated */
+const char     *weft_request_get_peer_identity (WeftRequest *req);
+const char     *weft_request_get_listener_name (WeftRequest *req);
+WeftDirection   weft_request_get_direction     (WeftRequest *req);
+/* the x-request-id of the request (generated when the client sent none) */
+const char     *weft_request_get_request_id    (WeftRequest *req);
+
+WeftUpstream   *weft_request_get_upstream      (WeftRequest *req);
+void            weft_request_set_upstream      (WeftRequest *req, WeftUpstream *upstream);
+const char     *weft_upstream_get_name         (WeftUpstream *upstream);
+
+/**
+ * weft_request_respond:
+ * @req: the request
+ * @status: HTTP status code
+ * @content_type: (nullable): Content-Type of @body
+ * @body: (nullable): response body; copied
+ * @body_len: length of @body, or -1 for a NUL-terminated string
+ *
+ * Answers the request locally. Headers added before with
+ * weft_request_add_response_header() are sent too. Return
+ * %WEFT_HOOK_RESPOND from the hook afterwards.
+ */
+void            weft_request_respond           (WeftRequest *req, guint status,
+                                                const char *content_type,
+                                                const char *body, gssize body_len);
+
+/**
+ * weft_request_alloc:
+ *
+ * Per-request scratch memory, freed when the request ends. Does not call
+ * malloc in steady state.
+ */
+gpointer        weft_request_alloc             (WeftRequest *req, gsize size);
+char           *weft_request_strdup            (WeftRequest *req, const char *str);
+
+/**
+ * weft_request_get_data:
+ * @req: the request
+ * @slot: the plugin's slot, from weft_plugin_context_get_slot()
+ *
+ * Per-request data a plugin keeps across phases; NULL at the start of every
+ * request.
+ */
+gpointer        weft_request_get_data          (WeftRequest *req, guint slot);
+void            weft_request_set_data          (WeftRequest *req, guint slot, gpointer data);
+
+/* ------------------------------------------------------------------ */
+/* metrics                                                              */
+/* ------------------------------------------------------------------ */
+
+/**
+ * WeftMetric:
+ *
+ * A metric family registered at config time, exposed on admin /metrics.
+ * Values are kept per worker and summed when read, so updating one never
+ * takes a lock.
+ */
+typedef struct _WeftMetric WeftMetric;
+
+typedef enum {
+  WEFT_METRIC_COUNTER,
+  WEFT_METRIC_GAUGE,
+  WEFT_METRIC_HISTOGRAM,
+} WeftMetricType;
+
+/**
+ * WeftMetricSeries:
+ *
+ * One label combination of a #WeftMetric.
+ */
+typedef struct _WeftMetricSeries WeftMetricSeries;
+
+/* label values, in the order of the family's label names; takes a lock the
+ * first time a combination is seen, then is lock-free. Resolve series at
+ * config time where the labels are known then. */
+WeftMetricSeries *weft_metric_get_series (WeftMetric *metric, const char *const *label_values);
+void              weft_metric_series_add     (WeftMetricSeries *series, gint64 delta);
+void              weft_metric_series_observe (WeftMetricSeries *series, double value);
+
+/* ------------------------------------------------------------------ */
+/* plugin context and descriptor                                        */
+/* ------------------------------------------------------------------ */
+
+/**
+ * WeftPluginContext:
+ *
+ * Handed to the control-side callbacks of one plugin for one configuration
+ * generation.
+ */
+typedef struct _WeftPluginContext WeftPluginContext;
+
+/**
+ * WeftListenerInfo:
+ *
+ * Read-only facts about a listener a plugin instance is created for.
+ */
+typedef struct {
+  const char    *name;
+  const char    *address;
+  WeftDirection  direction;
+  const char    *default_upstream;
+} WeftListenerInfo;
+
+/* the request data slot of this plugin */
+guint           weft_plugin_context_get_slot        (WeftPluginContext *ctx);
+/* an upstream of this generation, or NULL */
+WeftUpstream   *weft_plugin_context_lookup_upstream (WeftPluginContext *ctx, const char *name);
+/* number of worker threads; worker indexes run from 0 to this minus one */
+guint           weft_plugin_context_get_n_workers   (WeftPluginContext *ctx);
+/* this sidecar's identity from the node: section, or NULL */
+const char     *weft_plugin_context_get_node_field  (WeftPluginContext *ctx, const char *field);
+
+/**
+ * weft_plugin_context_register_metric:
+ * @ctx: the context
+ * @type: counter, gauge or histogram
+ * @name: Prometheus family name
+ * @help: HELP text
+ * @label_names: (nullable): NULL-terminated label names
+ * @buckets: (nullable): histogram upper bounds, ascending
+ * @n_buckets: number of @buckets
+ *
+ * Registers a metric family, or returns the existing one of that name, so
+ * values survive reloads.
+ */
+WeftMetric     *weft_plugin_context_register_metric (WeftPluginContext *ctx, WeftMetricType type,
+                                                     const char *name, const char *help,
+                                                     const char *const *label_names,
+                                                     const double *buckets, guint n_buckets);
+
+/**
+ * weft_plugin_context_keep_state:
+ * @ctx: the context
+ * @key: a name unique within the plugin
+ * @size: size of the state
+ *
+ * Memory that survives reloads: the first generation that asks gets zeroed
+ * memory, later generations get the same block. Shared by all workers: use
+ * g_atomic_* or weft_shared_lock() on it.
+ */
+gpointer        weft_plugin_context_keep_state      (WeftPluginContext *ctx, const char *key, gsize size);
+
+/* a mutex shared by all workers for short critical sections; never hold it across I/O */
+void            weft_shared_lock   (void);
+void            weft_shared_unlock (void);
+
+/* the index of the worker the calling hook runs on, or -1 on the main thread */
+gint            weft_worker_get_index (void);
+/* a timer on the calling worker's loop (or the main loop from the main thread) */
+guint           weft_worker_timeout_add (guint interval_ms, GSourceFunc func, gpointer data);
+/* run @func on the main thread, which may block */
+void            weft_main_invoke   (GSourceFunc func, gpointer data);
+
+/* logging: one line on stderr, filtered by --log-level */
+typedef enum {
+  WEFT_LOG_ERROR,
+  WEFT_LOG_WARNING,
+  WEFT_LOG_INFO,
+  WEFT_LOG_DEBUG,
+} WeftLogLevel;
+
+void            weft_log           (WeftLogLevel level, const char *domain,
+                                    const char *format, ...) G_GNUC_PRINTF (3, 4);
+
+typedef WeftHookResult (*WeftHookFunc) (WeftRequest *req, gpointer instance, gpointer worker_data);
+
+/**
+ * WeftPluginDescriptor:
+ * @abi_version: must be %WEFT_PLUGIN_ABI_VERSION
+ * @struct_size: sizeof (WeftPluginDescriptor)
+ * @name: the plugin's name: the key of its settings and what listeners list
+ * @version: the plugin's own version, shown on admin /config
+ * @description: one line
+ * @document_kinds: (nullable): NULL-terminated "apiVersion/kind" strings of
+ *   the YAML documents this plugin claims, such as
+ *   "networking.istio.io/v1beta1/VirtualService"; "group/ * /Kind" with a
+ *   literal "*" version matches every version
+ * @config_new: parses the top-level settings (@node is NULL when there are
+ *   none) into a generation-wide config object. Runs on the main thread.
+ *   Returns NULL and sets @error (with weft_node_set_error()) on bad input.
+ * @config_add_document: hands a claimed document to the config object.
+ * @config_finish: (nullable): called after every document was added; may
+ *   cross-check references.
+ * @config_free: frees the config object.
+ * @instance_new: creates the instance for one listener; @node holds the
+ *   listener's settings under the plugin's name, or NULL.
+ * @instance_free: frees an instance.
+ * @worker_init: (nullable): per-worker data for one generation, called on
+ *   the worker's thread before it serves a request of that generation.
+ * @worker_fini: (nullable): frees per-worker data, on the worker's thread.
+ * @hooks: one hook per #WeftPhase, each (nullable). A hook runs on a worker
+ *   thread and must not block: no DNS, no file I/O, no lock held across I/O.
+ *   @worker_data is what @worker_init returned for that worker.
+ *
+ * Everything a plugin tells weft. Unused callbacks are NULL.
+ */
+typedef struct {
+  guint32        abi_version;
+  guint32        struct_size;
+  const char    *name;
+  const char    *version;
+  const char    *description;
+  const char *const *document_kinds;
+
+  gpointer (*config_new)          (WeftPluginContext *ctx, const WeftNode *node, GError **error);
+  gboolean (*config_add_document) (gpointer config, const WeftNode *document, GError **error);
+  gboolean (*config_finish)       (gpointer config, GError **error);
+  void     (*config_free)         (gpointer config);
+
+  gpointer (*instance_new)        (gpointer config, const WeftListenerInfo *listener,
+                                   const WeftNode *node, GError **error);
+  void     (*instance_free)       (gpointer instance);
+
+  gpointer (*worker_init)         (gpointer config, guint worker_index);
+  void     (*worker_fini)         (gpointer config, gpointer worker_data);
+
+  WeftHookFunc   hooks[WEFT_PHASE_COUNT];
+
+  /*< private >*/
+  gpointer       reserved[8];
+} WeftPluginDescriptor;
+
+typedef const WeftPluginDescriptor *(*WeftPluginGetDescriptorFunc) (void);
+
+/**
+ * WEFT_PLUGIN_DEFINE:
+ * @descriptor: a static #WeftPluginDescriptor
+ *
+ * Defines the entry symbol. Use once per plugin.
+ */
+#define WEFT_PLUGIN_DEFINE(descriptor) \
+  G_MODULE_EXPORT const WeftPluginDescriptor *weft_plugin_get_descriptor (void); \
+  G_MODULE_EXPORT const WeftPluginDescriptor *weft_plugin_get_descriptor (void) { return &(descriptor); }
+
+G_END_DECLS
