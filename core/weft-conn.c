@@ -1,1 +1,1287 @@
-/* placeholder */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "weft-conn-private.h"
+#include "weft-log-private.h"
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define WEFT_LINGER_MS 2000
+#define WEFT_MAX_CONNECT_ATTEMPTS 3
+
+static void weft_conn_run (WeftConn *c);
+static void weft_conn_up_event (WeftEpollHandler *handler, guint32 events);
+
+static const char *const weft_upstream_err_tokens[WEFT_UPSTREAM_ERR_COUNT] = {
+  "upstream_connect_refused", "upstream_connect_failed", "upstream_connect_timeout",
+  "upstream_reset", "upstream_timeout", "no_healthy_endpoint", "no_upstream",
+  "upstream_bad_response", "upstream_retried",
+};
+
+/* ------------------------------------------------------------------ */
+/* framing                                                              */
+/* ------------------------------------------------------------------ */
+
+static void
+weft_framer_init (WeftFramer *f, WeftHttpBodyKind kind, guint64 length)
+{
+  memset (f, 0, sizeof *f);
+  f->kind = kind;
+  f->remaining = length;
+  weft_chunked_decoder_init (&f->dec);
+  f->done = kind == WEFT_HTTP_BODY_NONE || (kind == WEFT_HTTP_BODY_LENGTH && length == 0);
+}
+
+/* validates the bytes of @buf not yet taken; FALSE on bad framing */
+static gboolean
+weft_framer_take (WeftFramer *f, WeftBuf *buf)
+{
+  gsize avail = buf != NULL ? weft_buf_len (buf) : 0;
+  gsize fresh;
+
+  if (f->done || avail <= f->ready)
+    return TRUE;
+  fresh = avail - f->ready;
+  switch (f->kind)
+    {
+    case WEFT_HTTP_BODY_LENGTH:
+      fresh = (gsize) MIN ((guint64) fresh, f->remaining);
+      f->remaining -= fresh;
+      f->done = f->remaining == 0;
+      break;
+    case WEFT_HTTP_BODY_CHUNKED:
+      {
+        gssize used = weft_chunked_decoder_feed (&f->dec, weft_buf_head (buf) + f->ready, fresh);
+        if (used < 0)
+          return FALSE;
+        fresh = (gsize) used;
+        f->done = f->dec.done;
+        break;
+      }
+    case WEFT_HTTP_BODY_CLOSE:
+      break;
+    case WEFT_HTTP_BODY_NONE:
+    default:
+      fresh = 0;
+      f->done = TRUE;
+      break;
+    }
+  f->ready += fresh;
+  f->total += fresh;
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* small helpers                                                        */
+/* ------------------------------------------------------------------ */
+
+static gsize
+weft_conn_head_size (WeftConn *c)
+{
+  WeftListener *l = c->req.listener;
+  guint max_head = l != NULL ? l->limits.max_head : 16384;
+
+  return max_head + 1024 > WEFT_BUF_SMALL ? WEFT_BUF_LARGE : WEFT_BUF_SMALL;
+}
+
+static WeftListener *
+weft_conn_listener (WeftConn *c)
+{
+  return c->worker->gen != NULL ? weft_generation_find_listener_id (c->worker->gen, c->wl->id)
+                                : NULL;
+}
+
+static const WeftTimeouts *
+weft_conn_timeouts (WeftConn *c)
+{
+  WeftListener *l = c->in_request ? c->req.listener : weft_conn_listener (c);
+
+  if (l != NULL)
+    return &l->config->timeouts;
+  return c->worker->gen != NULL ? &c->worker->gen->config->timeouts : NULL;
+}
+
+static void
+weft_conn_set_deadline (WeftConn *c, WeftDeadline kind, guint64 ms)
+{
+  c->deadline_kind = kind;
+  c->deadline_ms = kind == WEFT_DEADLINE_NONE || ms == 0 ? 0 : c->worker->now_ms + (gint64) ms;
+  if (ms == 0)
+    c->deadline_kind = WEFT_DEADLINE_NONE;
+}
+
+static void
+weft_conn_set_idle_deadline (WeftConn *c)
+{
+  const WeftTimeouts *t = weft_conn_timeouts (c);
+
+  if (c->head_started)
+    weft_conn_set_deadline (c, WEFT_DEADLINE_HEADER, t ? t->request_header_ms : 10000);
+  else
+    weft_conn_set_deadline (c, WEFT_DEADLINE_IDLE, t ? t->client_idle_ms : 60000);
+}
+
+static void
+weft_conn_count_upstream_error (WeftConn *c, WeftUpstreamErr err)
+{
+  weft_metric_series_add (c->worker->metrics->upstream_errors[err], 1);
+}
+
+/* the idle client connection gives its input buffer back */
+static void
+weft_conn_release_in (WeftConn *c)
+{
+  if (c->in != NULL && weft_buf_len (c->in) == 0)
+    {
+      weft_buf_pool_put (c->worker->bufs, c->in);
+      c->in = NULL;
+    }
+}
+
+static void
+weft_conn_close_up (WeftConn *c)
+{
+  if (c->up == NULL)
+    return;
+  c->up->owner = NULL;
+  weft_up_conn_close (c->worker->pool, c->up);
+  c->up = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* closing                                                              */
+/* ------------------------------------------------------------------ */
+
+void
+weft_conn_free (WeftConn *c)
+{
+  weft_buf_pool_put (c->worker->bufs, c->in);
+  weft_buf_pool_put (c->worker->bufs, c->out);
+  weft_buf_pool_put (c->worker->bufs, c->up_out);
+  g_free (c);
+}
+
+static void
+weft_conn_end_request (WeftConn *c, gboolean run_log)
+{
+  WeftRequest *req = &c->req;
+  WeftListener *l = req->listener;
+  WeftGeneration *gen = req->gen;
+  guint cls;
+
+  if (!c->in_request)
+    return;
+  if (run_log && l != NULL)
+    for (guint i = 0; i < l->n_hooks[WEFT_PHASE_LOG]; i++)
+      {
+        WeftHookEntry *e = &l->hooks[WEFT_PHASE_LOG][i];
+        WeftGenPlugin *gp = gen->plugins->pdata[e->plugin_idx];
+        e->func (req, e->instance, gp->worker_data[c->worker->index]);
+      }
+  cls = req->status / 100;
+  weft_metric_series_add (c->wl->requests[cls <= 5 ? cls : 0], 1);
+  weft_request_end (req);
+  weft_buf_pool_put (c->worker->bufs, c->up_out);
+  c->up_out = NULL;
+  c->in_request = FALSE;
+  c->ep_set = NULL;
+  gen->workers[c->worker->index].inflight--;
+  weft_worker_gen_released (c->worker, gen);
+}
+
+static void
+weft_conn_close (WeftConn *c)
+{
+  if (c->dead)
+    return;
+  c->dead = TRUE;
+  weft_conn_close_up (c);
+  weft_conn_end_request (c, TRUE);
+  weft_epoll_source_remove (c->worker->epoll, &c->h);
+  close (c->h.fd);
+  c->h.fd = -1;
+  c->h.func = NULL;
+  weft_metric_series_add (c->wl->conns_active, -1);
+  weft_worker_conn_removed (c->worker, c);
+}
+
+/* flushed everything: stop writing, read what the client still sends so
+ * the close does not become a reset that loses the answer */
+static void
+weft_conn_linger (WeftConn *c)
+{
+  weft_conn_close_up (c);
+  weft_conn_end_request (c, TRUE);
+  if (c->client_eof)
+    {
+      weft_conn_close (c);
+      return;
+    }
+  shutdown (c->h.fd, SHUT_WR);
+  c->lingering = TRUE;
+  c->readable = TRUE;
+  weft_conn_set_deadline (c, WEFT_DEADLINE_LINGER, WEFT_LINGER_MS);
+}
+
+/* ------------------------------------------------------------------ */
+/* local answers                                                        */
+/* ------------------------------------------------------------------ */
+
+static gboolean
+weft_conn_ensure_out (WeftConn *c)
+{
+  if (c->out == NULL)
+    c->out = weft_buf_pool_get (c->worker->bufs, WEFT_BUF_SMALL);
+  return c->out != NULL;
+}
+
+/* an error before any request object exists (parse errors) */
+static void
+weft_conn_reject (WeftConn *c, guint status, const char *reason)
+{
+  char head[512];
+  int n;
+
+  weft_conn_ensure_out (c);
+  n = g_snprintf (head, sizeof head,
+                  "HTTP/1.1 %u %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n"
+                  "x-weft-error: %s\r\nconnection: close\r\n\r\n%u %s: %s\n",
+                  status, weft_http_status_phrase (status),
+                  strlen (weft_http_status_phrase (status)) + strlen (reason) + 7,
+                  reason, status, weft_http_status_phrase (status), reason);
+  weft_buf_append (c->out, head, (gsize) n);
+  weft_metric_series_add (c->worker->metrics->bad_requests, 1);
+  weft_metric_series_add (c->wl->requests[status / 100 <= 5 ? status / 100 : 0], 1);
+  c->keep_alive = FALSE;
+  c->closing = TRUE;
+  c->in_request = FALSE;
+}
+
+/* answers the current request locally (an error or a plugin's answer) */
+static void
+weft_conn_answer_local (WeftConn *c)
+{
+  WeftRequest *req = &c->req;
+  gboolean close_after = !c->keep_alive || !c->req_body.done || c->worker->draining;
+
+  weft_conn_close_up (c);
+  weft_conn_ensure_out (c);
+  c->out->start = c->out->end = 0;
+  c->local_sent = 0;
+  req->local = TRUE;
+  if (!weft_request_write_local_head (req, c->out, close_after))
+    {
+      /* too many headers for the buffer: a bare answer instead */
+      req->resp_headers.n = 0;
+      weft_request_write_local_head (req, c->out, close_after);
+    }
+  c->resp_head_done = TRUE;
+  c->resp_head_sent = FALSE;
+  if (close_after)
+    {
+      c->keep_alive = FALSE;
+      c->closing = TRUE;
+    }
+}
+
+static void
+weft_conn_fail (WeftConn *c, guint status, const char *token)
+{
+  WeftRequest *req = &c->req;
+
+  if (c->resp_head_sent || c->tunnel)
+    {
+      /* part of the answer is out: a reset is the only honest signal */
+      weft_conn_close (c);
+      return;
+    }
+  char line[256];
+  int n;
+  char *body;
+
+  req->status = status;
+  req->error_reason = token;
+  n = g_snprintf (line, sizeof line, "%u %s: %s\n", status, weft_http_status_phrase (status),
+                  token);
+  body = weft_request_alloc (req, (gsize) n + 1);
+  memcpy (body, line, (gsize) n + 1);
+  req->local_body = body;
+  req->local_body_len = (gsize) n;
+  weft_request_set_response_header (req, "content-type", "text/plain");
+  weft_conn_answer_local (c);
+}
+
+static void
+weft_conn_fail_upstream (WeftConn *c, guint status, WeftUpstreamErr err)
+{
+  weft_conn_count_upstream_error (c, err);
+  weft_log (WEFT_LOG_DEBUG, "proxy", "%s %s: %u %s", c->req.method, c->req.path, status,
+            weft_upstream_err_tokens[err]);
+  weft_conn_fail (c, status, weft_upstream_err_tokens[err]);
+}
+
+/* ------------------------------------------------------------------ */
+/* upstream connections                                                 */
+/* ------------------------------------------------------------------ */
+
+static WeftUpConn *
+weft_conn_open_up (WeftConn *c, WeftEndpoint *ep, int *err)
+{
+  int fd = socket (ep->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  WeftUpConn *up;
+
+  *err = 0;
+  if (fd < 0)
+    {
+      *err = errno;
+      return NULL;
+    }
+  setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (connect (fd, (struct sockaddr *) &ep->addr, ep->addr_len) < 0 && errno != EINPROGRESS)
+    {
+      *err = errno;
+      close (fd);
+      return NULL;
+    }
+  up = g_new0 (WeftUpConn, 1);
+  up->h.func = weft_conn_up_event;
+  up->entry = weft_upstream_pool_entry (c->worker->pool, ep->key);
+  if (!weft_epoll_source_add (c->worker->epoll, &up->h, fd, EPOLLOUT))
+    {
+      *err = errno;
+      close (fd);
+      g_free (up);
+      return NULL;
+    }
+  return up;
+}
+
+static void weft_conn_connect (WeftConn *c, gboolean fresh);
+
+static void
+weft_conn_attach_up (WeftConn *c, WeftUpConn *up)
+{
+  const WeftTimeouts *t = &c->req.listener->config->timeouts;
+  guint64 connect_ms = c->req.upstream->config->connect_ms ? c->req.upstream->config->connect_ms
+                                                           : t->connect_ms;
+
+  c->up = up;
+  up->owner = c;
+  up->h.func = weft_conn_up_event;
+  c->up_out_sent = 0;
+  c->up_eof = FALSE;
+  if (up->connected)
+    {
+      up->writable = TRUE;
+      weft_conn_set_deadline (c, WEFT_DEADLINE_REQUEST, t->request_ms);
+    }
+  else
+    weft_conn_set_deadline (c, WEFT_DEADLINE_CONNECT,
+                            t->request_ms ? MIN (connect_ms, t->request_ms) : connect_ms);
+}
+
+/* a connect failed: count it against the endpoint, try another */
+static void
+weft_conn_connect_failed (WeftConn *c, int err)
+{
+  WeftUpstream *upstream = c->req.upstream;
+  gboolean refused = err == ECONNREFUSED;
+  guint n = c->ep_set != NULL ? c->ep_set->n : 0;
+
+  weft_upstream_report (upstream, c->ep_set, c->ep_idx, c->worker->index, FALSE,
+                        c->worker->now_ms);
+  weft_conn_close_up (c);
+  weft_log (WEFT_LOG_DEBUG, "proxy", "%s: connect to %s failed: %s", upstream->name,
+            c->ep_set && c->ep_idx < n ? c->ep_set->endpoints[c->ep_idx].key : "?",
+            g_strerror (err));
+  if (c->connect_attempts < MIN (n, (guint) WEFT_MAX_CONNECT_ATTEMPTS) && !c->all_down)
+    {
+      weft_conn_connect (c, TRUE);
+      return;
+    }
+  if (c->all_down)
+    weft_conn_fail_upstream (c, 503, WEFT_UPSTREAM_ERR_NO_ENDPOINT);
+  else
+    weft_conn_fail_upstream (c, 502, refused ? WEFT_UPSTREAM_ERR_CONNECT_REFUSED
+                                             : WEFT_UPSTREAM_ERR_CONNECT_FAILED);
+}
+
+static void
+weft_conn_connect (WeftConn *c, gboolean fresh)
+{
+  WeftUpstream *upstream = c->req.upstream;
+  WeftEndpointSet *set = NULL;
+  WeftEndpoint *ep;
+  WeftUpConn *up = NULL;
+  guint idx = 0;
+  int err = 0;
+
+  if (weft_upstream_pick (upstream, c->worker->index, c->worker->now_ms, &set, &idx,
+                          &c->all_down) != WEFT_PICK_OK)
+    {
+      weft_conn_fail_upstream (c, 503, WEFT_UPSTREAM_ERR_NO_ENDPOINT);
+      return;
+    }
+  c->connect_attempts++;
+  c->ep_set = set;
+  c->ep_idx = idx;
+  ep = &set->endpoints[idx];
+  if (!fresh)
+    up = weft_upstream_pool_take (c->worker->pool,
+                                  weft_upstream_pool_entry (c->worker->pool, ep->key));
+  if (up == NULL)
+    up = weft_conn_open_up (c, ep, &err);
+  if (up == NULL)
+    {
+      weft_conn_connect_failed (c, err);
+      return;
+    }
+  weft_conn_attach_up (c, up);
+}
+
+/* the request failed on a reused connection before any response byte:
+ * the server closed it as we sent (the keep-alive race); an idempotent
+ * request without a body is safe to send again, once, on a new connection */
+static gboolean
+weft_conn_retry (WeftConn *c)
+{
+  if (c->retried || c->up == NULL || !c->up->reused || c->resp_started ||
+      !c->req.idempotent || c->req.body_kind != WEFT_HTTP_BODY_NONE)
+    return FALSE;
+  c->retried = TRUE;
+  weft_conn_count_upstream_error (c, WEFT_UPSTREAM_ERR_RETRIED);
+  weft_conn_close_up (c);
+  c->connect_attempts = 0;
+  weft_conn_connect (c, TRUE);
+  return TRUE;
+}
+
+static void
+weft_conn_upstream_broke (WeftConn *c, gboolean timeout)
+{
+  if (c->tunnel)
+    {
+      weft_conn_close (c);
+      return;
+    }
+  if (timeout)
+    {
+      weft_conn_fail_upstream (c, 504, WEFT_UPSTREAM_ERR_TIMEOUT);
+      return;
+    }
+  if (weft_conn_retry (c))
+    return;
+  weft_conn_fail_upstream (c, 502, WEFT_UPSTREAM_ERR_RESET);
+}
+
+static void
+weft_conn_up_connected (WeftConn *c)
+{
+  WeftUpConn *up = c->up;
+  int err = 0;
+  socklen_t len = sizeof err;
+
+  if (getsockopt (up->h.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+    err = errno;
+  if (err != 0)
+    {
+      weft_conn_connect_failed (c, err);
+      return;
+    }
+  up->connected = TRUE;
+  up->writable = TRUE;
+  weft_upstream_report (c->req.upstream, c->ep_set, c->ep_idx, c->worker->index, TRUE,
+                        c->worker->now_ms);
+  weft_conn_set_deadline (c, WEFT_DEADLINE_REQUEST, c->req.listener->config->timeouts.request_ms);
+}
+
+static void
+weft_conn_up_event (WeftEpollHandler *handler, guint32 events)
+{
+  WeftUpConn *up = (WeftUpConn *) handler;
+  WeftConn *c = up->owner;
+
+  if (c == NULL)
+    return;
+  if (!up->connected)
+    {
+      if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+        weft_conn_up_connected (c);
+    }
+  else
+    {
+      if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+        up->readable = TRUE;
+      if (events & (EPOLLOUT | EPOLLERR))
+        up->writable = TRUE;
+    }
+  weft_conn_run (c);
+}
+
+/* ------------------------------------------------------------------ */
+/* starting a request                                                   */
+/* ------------------------------------------------------------------ */
+
+static WeftHookResult
+weft_conn_run_phase (WeftConn *c, WeftPhase phase)
+{
+  WeftListener *l = c->req.listener;
+
+  for (guint i = 0; i < l->n_hooks[phase]; i++)
+    {
+      WeftHookEntry *e = &l->hooks[phase][i];
+      WeftGenPlugin *gp = c->req.gen->plugins->pdata[e->plugin_idx];
+      WeftHookResult r = e->func (&c->req, e->instance, gp->worker_data[c->worker->index]);
+      if (r != WEFT_HOOK_CONTINUE)
+        return r;
+    }
+  return WEFT_HOOK_CONTINUE;
+}
+
+/* the standard proxy headers, before the phases so plugins see them */
+static void
+weft_conn_add_forwarding (WeftConn *c)
+{
+  WeftRequest *req = &c->req;
+  const char *xff = weft_request_get_header (req, "x-forwarded-for");
+  const char *id = weft_request_get_header (req, "x-request-id");
+
+  if (xff != NULL)
+    {
+      gsize n = strlen (xff) + strlen (c->peer_ip) + 3;
+      char *v = weft_request_alloc (req, n);
+      g_snprintf (v, n, "%s, %s", xff, c->peer_ip);
+      weft_request_set_header (req, "x-forwarded-for", v);
+    }
+  else
+    weft_request_add_header (req, "x-forwarded-for", c->peer_ip);
+  if (weft_request_get_header (req, "x-forwarded-proto") == NULL)
+    weft_request_add_header (req, "x-forwarded-proto", "http");
+  if (id == NULL || *id == '\0')
+    {
+      char *fresh = weft_request_alloc (req, 37);
+      weft_worker_random_id (c->worker, fresh);
+      weft_request_set_header (req, "x-request-id", fresh);
+      id = fresh;
+    }
+  req->request_id = id;
+}
+
+static gboolean
+weft_conn_begin (WeftConn *c, WeftListener *l, WeftBuf *head_buf, WeftHttpHead *head)
+{
+  WeftGeneration *gen = c->worker->gen;
+
+  c->in_request = TRUE;
+  c->n_requests++;
+  gen->workers[c->worker->index].inflight++;
+  memset (&c->req, 0, sizeof c->req);
+  c->req.gen = gen;
+  c->req.listener = l;
+  c->req.start_us = c->worker->now_us;
+  weft_request_begin (&c->req, c, c->worker->bufs, head_buf, head);
+  c->keep_alive = head->keep_alive && !c->worker->draining;
+  c->resp_started = c->resp_head_done = c->resp_head_sent = FALSE;
+  c->tunnel = c->retried = c->all_down = FALSE;
+  c->connect_attempts = 0;
+  c->local_sent = 0;
+  weft_framer_init (&c->req_body, head->body_kind, head->content_length);
+  weft_framer_init (&c->resp_body, WEFT_HTTP_BODY_NONE, 0);
+  return TRUE;
+}
+
+static void
+weft_conn_route (WeftConn *c)
+{
+  WeftRequest *req = &c->req;
+  WeftGeneration *gen = req->gen;
+  guint64 max_body = gen->config->limits.max_body;
+  WeftHookResult r;
+
+  if (max_body > 0 && req->body_kind == WEFT_HTTP_BODY_LENGTH && req->content_length > max_body)
+    {
+      weft_conn_fail (c, 413, "body_too_large");
+      return;
+    }
+  /* a bad first chunk is caught before anything goes upstream */
+  if (!weft_framer_take (&c->req_body, c->in))
+    {
+      c->keep_alive = FALSE;
+      weft_conn_fail (c, 400, "bad_chunk");
+      return;
+    }
+  weft_conn_add_forwarding (c);
+  req->upstream = req->listener->default_upstream;
+  for (WeftPhase p = WEFT_PHASE_ROUTE; p <= WEFT_PHASE_UPSTREAM; p++)
+    {
+      r = weft_conn_run_phase (c, p);
+      if (r == WEFT_HOOK_RESPOND && req->local)
+        {
+          weft_conn_answer_local (c);
+          return;
+        }
+      if (r != WEFT_HOOK_CONTINUE)
+        {
+          weft_conn_fail (c, 500, "plugin_error");
+          return;
+        }
+    }
+  if (req->upstream == NULL)
+    {
+      weft_conn_fail_upstream (c, 503, WEFT_UPSTREAM_ERR_NO_UPSTREAM);
+      return;
+    }
+  c->up_out = weft_buf_pool_get (c->worker->bufs, weft_conn_head_size (c));
+  if (!weft_request_write_upstream_head (req, c->up_out, c->peer_ip))
+    {
+      weft_conn_fail (c, 431, "headers_too_large");
+      return;
+    }
+  weft_conn_connect (c, FALSE);
+}
+
+/* moves the bytes after the head into a fresh input buffer; the old one
+ * stays with the request as its head and scratch memory */
+static WeftBuf *
+weft_conn_split_head (WeftConn *c, gsize head_len, gsize size)
+{
+  WeftBuf *head_buf = c->in;
+  gsize rest = weft_buf_len (head_buf) - head_len;
+
+  c->in = weft_buf_pool_get (c->worker->bufs, size);
+  if (rest > 0)
+    weft_buf_append (c->in, weft_buf_head (head_buf) + head_len, rest);
+  /* the head starts the buffer; scratch memory follows it */
+  if (head_buf->start > 0)
+    {
+      memmove (head_buf->data, weft_buf_head (head_buf), head_len);
+      head_buf->start = 0;
+    }
+  head_buf->end = head_len;
+  return head_buf;
+}
+
+static gboolean
+weft_conn_parse (WeftConn *c)
+{
+  WeftHttpHead *head = &c->worker->scratch_head;
+  WeftHttpError err = WEFT_HTTP_ERR_NONE;
+  WeftListener *l;
+  WeftHttpParseStatus st;
+
+  if (c->in_request || c->closing || c->lingering || c->in == NULL || weft_buf_len (c->in) == 0)
+    return FALSE;
+  l = weft_conn_listener (c);
+  if (l == NULL)
+    {
+      /* its listener is gone from the configuration: drain */
+      weft_conn_close (c);
+      return FALSE;
+    }
+  /* the parse writes NUL terminators: it must see the whole head at once */
+  if (c->in->start > 0)
+    weft_buf_compact (c->in);
+  st = weft_http_parse_request (weft_buf_head (c->in), weft_buf_len (c->in), &l->limits, head,
+                                &err);
+  if (st == WEFT_HTTP_PARSE_INCOMPLETE)
+    {
+      if (!c->head_started)
+        {
+          c->head_started = TRUE;
+          weft_conn_set_idle_deadline (c);
+        }
+      return FALSE;
+    }
+  if (st == WEFT_HTTP_PARSE_ERROR)
+    {
+      weft_log (WEFT_LOG_DEBUG, "proxy", "%s: bad request from %s: %s", c->wl->name, c->peer_ip,
+                weft_http_error_reason (err));
+      c->in->start = c->in->end = 0;
+      weft_conn_reject (c, weft_http_error_status (err), weft_http_error_reason (err));
+      return TRUE;
+    }
+  c->head_started = FALSE;
+  weft_conn_begin (c, l, weft_conn_split_head (c, head->head_len, weft_conn_head_size (c)), head);
+  weft_conn_route (c);
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* moving bytes                                                         */
+/* ------------------------------------------------------------------ */
+
+static gboolean
+weft_conn_want_client_read (WeftConn *c)
+{
+  if (c->lingering)
+    return TRUE;
+  if (c->closing || c->client_eof)
+    return FALSE;
+  if (!c->in_request)
+    return TRUE;
+  if (c->tunnel || !c->req_body.done)
+    return c->in == NULL || weft_buf_space (c->in) > 0 || c->in->start > 0;
+  return FALSE;
+}
+
+static gboolean
+weft_conn_read_client (WeftConn *c)
+{
+  gssize n;
+
+  if (!c->readable || !weft_conn_want_client_read (c))
+    return FALSE;
+  if (c->in == NULL)
+    c->in = weft_buf_pool_get (c->worker->bufs, weft_conn_head_size (c));
+  if (weft_buf_space (c->in) == 0)
+    weft_buf_compact (c->in);
+  if (c->lingering)
+    c->in->start = c->in->end = 0;
+  n = recv (c->h.fd, weft_buf_tail (c->in), weft_buf_space (c->in), 0);
+  if (n > 0)
+    {
+      c->in->end += (gsize) n;
+      if (c->lingering)
+        c->in->start = c->in->end = 0;
+      return TRUE;
+    }
+  c->readable = FALSE;
+  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    return FALSE;
+  if (n < 0 && !c->lingering)
+    {
+      /* reset by the client: nothing left to answer */
+      weft_conn_close (c);
+      return TRUE;
+    }
+  c->client_eof = TRUE;
+  return TRUE;
+}
+
+static gboolean
+weft_conn_want_up_read (WeftConn *c)
+{
+  WeftUpConn *up = c->up;
+
+  if (up == NULL || !up->connected || c->up_eof)
+    return FALSE;
+  if (c->resp_head_done && !c->tunnel && c->resp_body.done)
+    return FALSE;
+  return up->in == NULL || weft_buf_space (up->in) > 0 || up->in->start > 0;
+}
+
+static gboolean
+weft_conn_read_up (WeftConn *c)
+{
+  WeftUpConn *up = c->up;
+  gssize n;
+
+  if (up == NULL || !up->readable || !weft_conn_want_up_read (c))
+    return FALSE;
+  if (up->in == NULL)
+    up->in = weft_buf_pool_get (c->worker->bufs, WEFT_BUF_SMALL);
+  if (weft_buf_space (up->in) == 0)
+    weft_buf_compact (up->in);
+  n = recv (up->h.fd, weft_buf_tail (up->in), weft_buf_space (up->in), 0);
+  if (n > 0)
+    {
+      up->in->end += (gsize) n;
+      c->resp_started = TRUE;
+      return TRUE;
+    }
+  up->readable = FALSE;
+  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    return FALSE;
+  c->up_eof = TRUE;
+  return TRUE;
+}
+
+/* request head and body (or tunnel bytes) to the upstream */
+static gboolean
+weft_conn_write_up (WeftConn *c)
+{
+  WeftUpConn *up = c->up;
+  struct iovec iov[2];
+  int n_iov = 0;
+  gsize body = 0;
+  gssize n;
+
+  if (up == NULL || !up->connected || !up->writable || c->up_out == NULL)
+    return FALSE;
+  if (c->up_out_sent < weft_buf_len (c->up_out))
+    {
+      iov[n_iov].iov_base = weft_buf_head (c->up_out) + c->up_out_sent;
+      iov[n_iov++].iov_len = weft_buf_len (c->up_out) - c->up_out_sent;
+    }
+  if (c->tunnel)
+    body = c->in != NULL ? weft_buf_len (c->in) : 0;
+  else if (weft_framer_take (&c->req_body, c->in))
+    body = c->req_body.ready;
+  else
+    {
+      /* bad chunk framing mid-body: the exchange cannot go on */
+      weft_conn_fail (c, 400, "bad_chunk");
+      return TRUE;
+    }
+  if (body > 0)
+    {
+      iov[n_iov].iov_base = weft_buf_head (c->in);
+      iov[n_iov++].iov_len = body;
+    }
+  if (n_iov == 0)
+    return FALSE;
+  n = writev (up->h.fd, iov, n_iov);
+  if (n < 0)
+    {
+      if (errno == EAGAIN || errno == EINTR)
+        {
+          up->writable = FALSE;
+          return FALSE;
+        }
+      weft_conn_upstream_broke (c, FALSE);
+      return TRUE;
+    }
+  if (n_iov == 2 || c->up_out_sent < weft_buf_len (c->up_out))
+    {
+      gsize head_left = weft_buf_len (c->up_out) - c->up_out_sent;
+      gsize used = MIN ((gsize) n, head_left);
+      c->up_out_sent += used;
+      n -= (gssize) used;
+    }
+  if (n > 0)
+    {
+      weft_buf_consume (c->in, (gsize) n);
+      if (!c->tunnel)
+        c->req_body.ready -= (gsize) n;
+    }
+  return TRUE;
+}
+
+static void
+weft_conn_start_tunnel (WeftConn *c)
+{
+  c->tunnel = TRUE;
+  weft_conn_set_deadline (c, WEFT_DEADLINE_NONE, 0);
+  weft_framer_init (&c->resp_body, WEFT_HTTP_BODY_CLOSE, 0);
+}
+
+/* a 1xx other than 101: pass "100 Continue" on and wait for the real head */
+static void
+weft_conn_interim (WeftConn *c, WeftHttpHead *head)
+{
+  char line[64];
+  int n = g_snprintf (line, sizeof line, "HTTP/1.1 %u %s\r\n\r\n", head->status,
+                      weft_http_status_phrase (head->status));
+
+  weft_conn_ensure_out (c);
+  weft_buf_append (c->out, line, (gsize) n);
+  weft_buf_consume (c->up->in, head->head_len);
+}
+
+static gboolean
+weft_conn_response_head (WeftConn *c)
+{
+  WeftHttpHead *head = &c->worker->scratch_head;
+  WeftHttpError err = WEFT_HTTP_ERR_NONE;
+  WeftUpConn *up = c->up;
+  WeftHttpParseStatus st;
+  WeftBuf *head_buf;
+  gboolean close_after;
+
+  if (c->resp_head_done || up == NULL || up->in == NULL || weft_buf_len (up->in) == 0)
+    return FALSE;
+  if (up->in->start > 0)
+    weft_buf_compact (up->in);
+  st = weft_http_parse_response (weft_buf_head (up->in), weft_buf_len (up->in),
+                                 &c->req.listener->limits, c->req.is_head, head, &err);
+  if (st == WEFT_HTTP_PARSE_INCOMPLETE)
+    {
+      if (weft_buf_space (up->in) == 0 || c->up_eof)
+        weft_conn_fail_upstream (c, 502, WEFT_UPSTREAM_ERR_BAD_RESPONSE);
+      return c->up_eof;
+    }
+  if (st == WEFT_HTTP_PARSE_ERROR)
+    {
+      weft_conn_fail_upstream (c, 502, WEFT_UPSTREAM_ERR_BAD_RESPONSE);
+      return TRUE;
+    }
+  if (head->status / 100 == 1 && head->status != 101)
+    {
+      weft_conn_interim (c, head);
+      return TRUE;
+    }
+  c->resp_head_done = TRUE;
+  weft_conn_set_deadline (c, WEFT_DEADLINE_NONE, 0);
+  head_buf = up->in;
+  up->in = weft_buf_pool_get (c->worker->bufs, WEFT_BUF_SMALL);
+  if (weft_buf_len (head_buf) > head->head_len)
+    weft_buf_append (up->in, weft_buf_head (head_buf) + head->head_len,
+                     weft_buf_len (head_buf) - head->head_len);
+  head_buf->end = head->head_len;
+  weft_request_set_response_head (&c->req, head_buf, head);
+  if (head->status == 101 && c->req.upgrade)
+    weft_conn_start_tunnel (c);
+  else
+    weft_framer_init (&c->resp_body, head->body_kind, head->content_length);
+  if (c->resp_body.kind == WEFT_HTTP_BODY_CLOSE && !c->tunnel)
+    c->keep_alive = FALSE;
+  if (weft_conn_run_phase (c, WEFT_PHASE_RESPONSE) == WEFT_HOOK_ERROR)
+    weft_log (WEFT_LOG_WARNING, "proxy", "a response hook failed; the response goes on");
+  close_after = !c->tunnel && (!c->keep_alive || c->worker->draining ||
+                               weft_conn_listener (c) == NULL);
+  if (close_after)
+    c->keep_alive = FALSE;
+  weft_conn_ensure_out (c);
+  if (!weft_request_write_response_head (&c->req, c->out, close_after))
+    {
+      c->resp_head_done = FALSE;
+      weft_conn_fail_upstream (c, 502, WEFT_UPSTREAM_ERR_BAD_RESPONSE);
+    }
+  return TRUE;
+}
+
+/* heads, local bodies and response bodies to the client */
+static gboolean
+weft_conn_write_client (WeftConn *c)
+{
+  struct iovec iov[2];
+  int n_iov = 0;
+  gsize body = 0;
+  WeftBuf *src = c->up != NULL ? c->up->in : NULL;
+  gssize n;
+
+  if (!c->writable || c->client_shut)
+    return FALSE;
+  if (c->out != NULL && weft_buf_len (c->out) > 0)
+    {
+      iov[n_iov].iov_base = weft_buf_head (c->out);
+      iov[n_iov++].iov_len = weft_buf_len (c->out);
+    }
+  if (c->in_request && c->req.local)
+    {
+      body = c->req.local_body_len - c->local_sent;
+      if (body > 0)
+        {
+          iov[n_iov].iov_base = (char *) c->req.local_body + c->local_sent;
+          iov[n_iov++].iov_len = body;
+        }
+    }
+  else if (c->in_request && c->resp_head_done && src != NULL)
+    {
+      if (!weft_framer_take (&c->resp_body, src))
+        {
+          weft_conn_close (c);
+          return TRUE;
+        }
+      body = c->resp_body.ready;
+      if (body > 0)
+        {
+          iov[n_iov].iov_base = weft_buf_head (src);
+          iov[n_iov++].iov_len = body;
+        }
+    }
+  if (n_iov == 0)
+    return FALSE;
+  n = writev (c->h.fd, iov, n_iov);
+  if (n < 0)
+    {
+      if (errno == EAGAIN || errno == EINTR)
+        {
+          c->writable = FALSE;
+          return FALSE;
+        }
+      weft_conn_close (c);
+      return TRUE;
+    }
+  if (c->out != NULL && weft_buf_len (c->out) > 0)
+    {
+      gsize used = MIN ((gsize) n, weft_buf_len (c->out));
+      weft_buf_consume (c->out, used);
+      n -= (gssize) used;
+      if (weft_buf_len (c->out) == 0 && c->resp_head_done)
+        c->resp_head_sent = TRUE;
+    }
+  if (n > 0 && c->req.local)
+    c->local_sent += (gsize) n;
+  else if (n > 0)
+    {
+      weft_buf_consume (src, (gsize) n);
+      c->resp_body.ready -= (gsize) n;
+    }
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* completion                                                           */
+/* ------------------------------------------------------------------ */
+
+static gboolean
+weft_conn_out_empty (WeftConn *c)
+{
+  return c->out == NULL || weft_buf_len (c->out) == 0;
+}
+
+/* after a full response: the upstream connection back to the pool, or closed */
+static void
+weft_conn_release_up (WeftConn *c)
+{
+  WeftUpConn *up = c->up;
+  gboolean reusable;
+  const WeftTimeouts *t = &c->req.listener->config->timeouts;
+
+  if (up == NULL)
+    return;
+  reusable = c->req.resp_keep_alive && c->resp_body.kind != WEFT_HTTP_BODY_CLOSE &&
+             c->req_body.done && c->req_body.ready == 0 && !c->up_eof &&
+             (up->in == NULL || weft_buf_len (up->in) == 0) &&
+             c->up_out_sent == weft_buf_len (c->up_out);
+  if (!reusable)
+    {
+      weft_conn_close_up (c);
+      return;
+    }
+  c->up = NULL;
+  weft_upstream_pool_put (c->worker->pool, up, c->worker->now_ms + (gint64) t->upstream_idle_ms);
+}
+
+static void
+weft_conn_next_request (WeftConn *c)
+{
+  weft_conn_end_request (c, TRUE);
+  weft_conn_release_in (c);
+  if (c->worker->draining && (c->in == NULL || weft_buf_len (c->in) == 0))
+    {
+      weft_conn_close (c);
+      return;
+    }
+  weft_conn_set_idle_deadline (c);
+}
+
+static void
+weft_conn_check_done (WeftConn *c)
+{
+  gboolean resp_done;
+
+  if (!c->in_request || c->tunnel)
+    return;
+  if (c->req.local)
+    resp_done = weft_conn_out_empty (c) && c->local_sent == c->req.local_body_len;
+  else
+    resp_done = c->resp_head_done && weft_conn_out_empty (c) && c->resp_body.ready == 0 &&
+                (c->resp_body.done || (c->resp_body.kind == WEFT_HTTP_BODY_CLOSE && c->up_eof));
+  if (!resp_done)
+    return;
+  if (!c->req.local)
+    weft_conn_release_up (c);
+  if (c->closing || !c->keep_alive || !c->req_body.done)
+    {
+      weft_conn_linger (c);
+      return;
+    }
+  weft_conn_next_request (c);
+}
+
+/* a side of the tunnel ended: pass the end on once its bytes are through */
+static void
+weft_conn_check_tunnel (WeftConn *c)
+{
+  if (!c->tunnel || c->up == NULL)
+    return;
+  if (c->client_eof && !c->up_shut && (c->in == NULL || weft_buf_len (c->in) == 0))
+    {
+      shutdown (c->up->h.fd, SHUT_WR);
+      c->up_shut = TRUE;
+    }
+  if (c->up_eof && !c->client_shut && weft_conn_out_empty (c) &&
+      (c->up->in == NULL || weft_buf_len (c->up->in) == 0))
+    {
+      shutdown (c->h.fd, SHUT_WR);
+      c->client_shut = TRUE;
+    }
+  if (c->up_shut && c->client_shut)
+    weft_conn_close (c);
+}
+
+static void
+weft_conn_check_eofs (WeftConn *c)
+{
+  if (c->dead || c->tunnel)
+    return;
+  if (c->up_eof && c->up != NULL && !c->resp_head_done)
+    {
+      c->up->readable = FALSE;
+      weft_conn_upstream_broke (c, FALSE);
+      return;
+    }
+  if (c->up_eof && c->up != NULL && c->resp_head_done && !c->resp_body.done &&
+      c->resp_body.kind != WEFT_HTTP_BODY_CLOSE &&
+      (c->up->in == NULL || weft_buf_len (c->up->in) == 0))
+    {
+      /* the upstream died mid-body: the client must see a broken message */
+      weft_conn_close (c);
+      return;
+    }
+  if (c->client_eof && !c->in_request && !c->lingering && weft_conn_out_empty (c))
+    weft_conn_close (c);
+  else if (c->client_eof && c->in_request && !c->req_body.done)
+    weft_conn_close (c);   /* the request can never complete */
+}
+
+static void
+weft_conn_update_events (WeftConn *c)
+{
+  guint32 ev = 0;
+  WeftUpConn *up = c->up;
+
+  if (c->dead)
+    return;
+  if (weft_conn_want_client_read (c) && !c->readable)
+    ev |= EPOLLIN;
+  if (!c->writable)
+    ev |= EPOLLOUT;
+  weft_epoll_source_modify (c->worker->epoll, &c->h, ev);
+  if (up == NULL)
+    return;
+  ev = 0;
+  if (!up->connected || !up->writable)
+    ev |= EPOLLOUT;
+  if (weft_conn_want_up_read (c) && !up->readable)
+    ev |= EPOLLIN | EPOLLRDHUP;
+  weft_epoll_source_modify (c->worker->epoll, &up->h, ev);
+}
+
+static void
+weft_conn_run (WeftConn *c)
+{
+  for (guint round = 0; round < 64 && !c->dead; round++)
+    {
+      gboolean progress = FALSE;
+
+      progress |= weft_conn_read_client (c);
+      if (c->dead)
+        break;
+      if (c->lingering)
+        {
+          if (c->client_eof)
+            weft_conn_close (c);
+          if (!progress)
+            break;
+          continue;
+        }
+      progress |= weft_conn_parse (c);
+      progress |= !c->dead && weft_conn_write_up (c);
+      progress |= !c->dead && weft_conn_read_up (c);
+      progress |= !c->dead && weft_conn_response_head (c);
+      progress |= !c->dead && weft_conn_write_client (c);
+      if (c->dead)
+        break;
+      weft_conn_check_tunnel (c);
+      weft_conn_check_eofs (c);
+      if (!c->dead)
+        weft_conn_check_done (c);
+      /* a rejected request: close once the answer is out */
+      if (!c->dead && c->closing && !c->in_request && !c->lingering && weft_conn_out_empty (c))
+        {
+          weft_conn_linger (c);
+          progress = TRUE;
+        }
+      if (!progress)
+        break;
+    }
+  weft_conn_update_events (c);
+}
+
+static void
+weft_conn_event (WeftEpollHandler *handler, guint32 events)
+{
+  WeftConn *c = (WeftConn *) handler;
+
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+    c->readable = TRUE;
+  if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+    c->writable = TRUE;
+  weft_conn_run (c);
+}
+
+WeftConn *
+weft_conn_new (WeftWorker *worker, WeftWorkerListener *wl, int fd,
+               const struct sockaddr *peer, socklen_t peer_len)
+{
+  WeftConn *c = g_new0 (WeftConn, 1);
+  int one = 1;
+
+  c->worker = worker;
+  c->wl = wl;
+  c->h.func = weft_conn_event;
+  c->writable = TRUE;
+  memcpy (&c->peer, peer, MIN ((gsize) peer_len, sizeof c->peer));
+  c->peer_len = peer_len;
+  if (peer->sa_family == AF_INET)
+    inet_ntop (AF_INET, &((const struct sockaddr_in *) peer)->sin_addr, c->peer_ip,
+               sizeof c->peer_ip);
+  else if (peer->sa_family == AF_INET6)
+    inet_ntop (AF_INET6, &((const struct sockaddr_in6 *) peer)->sin6_addr, c->peer_ip,
+               sizeof c->peer_ip);
+  else
+    g_strlcpy (c->peer_ip, "unknown", sizeof c->peer_ip);
+  setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (!weft_epoll_source_add (worker->epoll, &c->h, fd, EPOLLIN))
+    {
+      close (fd);
+      g_free (c);
+      return NULL;
+    }
+  weft_metric_series_add (wl->conns_active, 1);
+  weft_metric_series_add (wl->conns_total, 1);
+  weft_worker_conn_added (worker, c);
+  weft_conn_set_idle_deadline (c);
+  return c;
+}
+
+void
+weft_conn_check_deadline (WeftConn *c, gint64 now_ms)
+{
+  if (c->dead || c->deadline_kind == WEFT_DEADLINE_NONE || c->deadline_ms > now_ms)
+    return;
+  switch (c->deadline_kind)
+    {
+    case WEFT_DEADLINE_HEADER:
+      c->in->start = c->in->end = 0;
+      weft_conn_reject (c, 408, "request_header_timeout");
+      break;
+    case WEFT_DEADLINE_CONNECT:
+      weft_upstream_report (c->req.upstream, c->ep_set, c->ep_idx, c->worker->index, FALSE,
+                            now_ms);
+      weft_conn_fail_upstream (c, 504, WEFT_UPSTREAM_ERR_CONNECT_TIMEOUT);
+      break;
+    case WEFT_DEADLINE_REQUEST:
+      weft_conn_upstream_broke (c, TRUE);
+      break;
+    case WEFT_DEADLINE_IDLE:
+    case WEFT_DEADLINE_LINGER:
+    case WEFT_DEADLINE_DRAIN:
+    default:
+      weft_conn_close (c);
+      return;
+    }
+  c->deadline_kind = WEFT_DEADLINE_NONE;
+  weft_conn_run (c);
+}
+
+void
+weft_conn_abort (WeftConn *c)
+{
+  weft_conn_close (c);
+}
+
+void
+weft_conn_drain (WeftConn *c)
+{
+  /* busy connections close after their current request */
+  if (!c->dead && !c->in_request && !c->head_started)
+    weft_conn_close (c);
+}

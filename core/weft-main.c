@@ -1,1 +1,109 @@
-int main (void) { return 0; }
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * weft: the sidecar proxy daemon.
+ */
+#include "weft-build-config.h"
+#include "weft-log-private.h"
+#include "weft-server-private.h"
+
+#include <glib/gi18n.h>
+#include <locale.h>
+#include <stdio.h>
+
+static void
+weft_print_problems (const GError *error)
+{
+  /* one problem per line, each file:line:col: message */
+  g_printerr ("%s\n", error->message);
+}
+
+static int
+weft_main_check (const char *config_path)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!weft_server_check (config_path, &error))
+    {
+      weft_print_problems (error);
+      g_printerr (_("%s: configuration is invalid\n"), config_path);
+      return 1;
+    }
+  g_print (_("%s: configuration is valid\n"), config_path);
+  return 0;
+}
+
+static int
+weft_main_run (const char *config_path)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftServer) server = weft_server_new (config_path, &error);
+
+  if (server == NULL)
+    {
+      weft_print_problems (error);
+      g_printerr (_("weft: cannot start with %s\n"), config_path);
+      return 1;
+    }
+  if (!weft_server_start (server, &error))
+    {
+      g_printerr (_("weft: cannot start: %s\n"), error->message);
+      return 1;
+    }
+  weft_server_run (server);
+  weft_log (WEFT_LOG_INFO, "server", "drained, exiting");
+  return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *config_path = NULL;
+  g_autofree char *log_level = NULL;
+  gboolean check = FALSE;
+  gboolean version = FALSE;
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  const GOptionEntry entries[] = {
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
+      N_("Configuration file or directory (default: " WEFT_SYSCONFDIR "/weft)"), N_("PATH") },
+    { "check", 0, 0, G_OPTION_ARG_NONE, &check,
+      N_("Validate the configuration and exit; binds nothing"), NULL },
+    { "log-level", 'l', 0, G_OPTION_ARG_STRING, &log_level,
+      N_("error, warning, info (default) or debug"), N_("LEVEL") },
+    { "version", 'V', 0, G_OPTION_ARG_NONE, &version, N_("Print the version and exit"), NULL },
+    { NULL }
+  };
+  WeftLogLevel level = WEFT_LOG_INFO;
+
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, WEFT_LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+
+  context = g_option_context_new (NULL);
+  g_option_context_set_summary (context, _("weft: a service-mesh sidecar proxy."));
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("weft: %s\n", error->message);
+      g_printerr (_("Run 'weft --help' for the options.\n"));
+      return 2;
+    }
+  if (version)
+    {
+      g_print ("weft %s (plugin ABI %d)\n", WEFT_VERSION, WEFT_PLUGIN_ABI_VERSION);
+      return 0;
+    }
+  if (log_level != NULL && !weft_log_parse_level (log_level, &level))
+    {
+      g_printerr (_("weft: unknown log level '%s' (use error, warning, info or debug)\n"),
+                  log_level);
+      return 2;
+    }
+  weft_log_set_level (level);
+  if (config_path == NULL)
+    config_path = g_strdup (WEFT_SYSCONFDIR "/weft");
+  if (check)
+    return weft_main_check (config_path);
+  return weft_main_run (config_path);
+}

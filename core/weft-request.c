@@ -1,1 +1,611 @@
-/* placeholder */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "weft-request-private.h"
+#include "weft-conn-private.h"
+
+#include <string.h>
+
+#define WEFT_HDR_INITIAL 32
+
+/* ------------------------------------------------------------------ */
+/* arena                                                                */
+/* ------------------------------------------------------------------ */
+
+static gpointer
+weft_arena_alloc (WeftArena *a, WeftBufPool *bufs, gsize size)
+{
+  WeftBuf *b = a->n_bufs > 0 ? a->bufs[a->n_bufs - 1] : NULL;
+  gsize align = (8 - (b != NULL ? b->end % 8 : 0)) % 8;
+  gpointer p;
+
+  if (b != NULL && weft_buf_space (b) >= size + align)
+    {
+      b->end += align;
+      p = b->data + b->end;
+      b->end += size;
+      return p;
+    }
+  if (size <= WEFT_BUF_SMALL / 2 && a->n_bufs < G_N_ELEMENTS (a->bufs))
+    {
+      b = weft_buf_pool_get (bufs, WEFT_BUF_SMALL);
+      a->bufs[a->n_bufs++] = b;
+      b->end = size;
+      return b->data;
+    }
+  p = g_malloc (size);
+  a->big = g_slist_prepend (a->big, p);
+  return p;
+}
+
+gpointer
+weft_request_alloc (WeftRequest *req, gsize size)
+{
+  gpointer p = weft_arena_alloc (&req->arena, req->bufs, MAX (size, 1));
+
+  memset (p, 0, size);
+  return p;
+}
+
+char *
+weft_request_strdup (WeftRequest *req, const char *str)
+{
+  gsize len;
+  char *copy;
+
+  if (str == NULL)
+    return NULL;
+  len = strlen (str);
+  copy = weft_arena_alloc (&req->arena, req->bufs, len + 1);
+  memcpy (copy, str, len + 1);
+  return copy;
+}
+
+/* ------------------------------------------------------------------ */
+/* header lists                                                         */
+/* ------------------------------------------------------------------ */
+
+gint
+weft_hdr_list_find (const WeftHdrList *list, const char *name, guint from)
+{
+  gsize len = strlen (name);
+
+  for (guint i = from; i < list->n; i++)
+    if (list->items[i].name_len == len && g_ascii_strcasecmp (list->items[i].name, name) == 0)
+      return (gint) i;
+  return -1;
+}
+
+static void
+weft_hdr_list_add (WeftRequest *req, WeftHdrList *list, const char *name, const char *value)
+{
+  if (list->n == list->cap)
+    {
+      guint cap = MAX (list->cap * 2, (guint) WEFT_HDR_INITIAL);
+      WeftHdr *items = weft_arena_alloc (&req->arena, req->bufs, cap * sizeof (WeftHdr));
+      if (list->n > 0)
+        memcpy (items, list->items, list->n * sizeof (WeftHdr));
+      list->items = items;
+      list->cap = cap;
+    }
+  list->items[list->n++] = (WeftHdr) { name, value, (guint32) strlen (name),
+                                       (guint32) strlen (value) };
+}
+
+static void
+weft_hdr_list_remove (WeftHdrList *list, const char *name)
+{
+  gint i;
+
+  while ((i = weft_hdr_list_find (list, name, 0)) >= 0)
+    {
+      memmove (&list->items[i], &list->items[i + 1], (list->n - (guint) i - 1) * sizeof (WeftHdr));
+      list->n--;
+    }
+}
+
+static gboolean
+weft_header_token_ok (const char *s)
+{
+  if (s == NULL || *s == '\0')
+    return FALSE;
+  for (; *s != '\0'; s++)
+    if (!g_ascii_isalnum (*s) && strchr ("!#$%&'*+-.^_`|~", *s) == NULL)
+      return FALSE;
+  return TRUE;
+}
+
+/* a value may not smuggle a line end into the head */
+static gboolean
+weft_header_value_ok (const char *s)
+{
+  if (s == NULL)
+    return FALSE;
+  for (; *s != '\0'; s++)
+    if ((guchar) *s < 0x20 && *s != '\t')
+      return FALSE;
+  return TRUE;
+}
+
+static void
+weft_hdr_list_set (WeftRequest *req, WeftHdrList *list, const char *name, const char *value)
+{
+  weft_hdr_list_remove (list, name);
+  weft_hdr_list_add (req, list, weft_request_strdup (req, name), weft_request_strdup (req, value));
+}
+
+/* ------------------------------------------------------------------ */
+/* lifecycle                                                            */
+/* ------------------------------------------------------------------ */
+
+static gboolean
+weft_method_idempotent (const char *m)
+{
+  static const char *const methods[] = { "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE", NULL };
+
+  return g_strv_contains (methods, m);
+}
+
+void
+weft_request_begin (WeftRequest *req, WeftConn *conn, WeftBufPool *bufs, WeftBuf *head_buf,
+                    const WeftHttpHead *head)
+{
+  req->conn = conn;
+  req->bufs = bufs;
+  req->arena.bufs[0] = head_buf;
+  req->arena.n_bufs = 1;
+  req->method = head->method;
+  req->path = head->target;
+  req->version_minor = head->version_minor;
+  req->is_head = strcmp (head->method, "HEAD") == 0;
+  req->idempotent = weft_method_idempotent (head->method);
+  req->upgrade = head->upgrade;
+  req->body_kind = head->body_kind;
+  req->content_length = head->content_length;
+  req->headers.cap = MAX (head->n_headers + 8, (guint) WEFT_HDR_INITIAL);
+  req->headers.items = weft_arena_alloc (&req->arena, bufs, req->headers.cap * sizeof (WeftHdr));
+  for (guint i = 0; i < head->n_headers; i++)
+    {
+      const WeftHttpHeader *h = &head->headers[i];
+      /* hop-by-hop headers stop here, but Upgrade is re-sent on upgrades */
+      if ((h->flags & WEFT_HTTP_HEADER_HOP) != 0)
+        {
+          if (head->upgrade && g_ascii_strcasecmp (h->name, "upgrade") == 0)
+            req->upgrade_value = h->value;
+          continue;
+        }
+      /* framing is rebuilt from the parse, not copied */
+      if (g_ascii_strcasecmp (h->name, "content-length") == 0)
+        continue;
+      req->headers.items[req->headers.n++] = (WeftHdr) { h->name, h->value, h->name_len,
+                                                         h->value_len };
+    }
+  if (head->host_idx >= 0)
+    req->authority = head->headers[head->host_idx].value;
+  else
+    req->authority = "";
+  if (req->upgrade && req->upgrade_value == NULL)
+    req->upgrade = FALSE;
+}
+
+void
+weft_request_end (WeftRequest *req)
+{
+  for (guint i = 0; i < req->arena.n_bufs; i++)
+    weft_buf_pool_put (req->bufs, req->arena.bufs[i]);
+  req->arena.n_bufs = 0;
+  g_slist_free_full (g_steal_pointer (&req->arena.big), g_free);
+  weft_buf_pool_put (req->bufs, req->resp_head);
+  req->resp_head = NULL;
+}
+
+void
+weft_request_set_response_head (WeftRequest *req, WeftBuf *head_buf, const WeftHttpHead *head)
+{
+  WeftHdrList added = req->resp_headers;
+
+  req->resp_head = head_buf;
+  req->status = head->status;
+  req->reason = head->reason;
+  req->resp_body_kind = head->body_kind;
+  req->resp_content_length = head->content_length;
+  req->resp_keep_alive = head->keep_alive;
+  req->resp_headers.n = 0;
+  req->resp_headers.cap = 0;
+  req->resp_headers.items = NULL;
+  for (guint i = 0; i < head->n_headers; i++)
+    {
+      const WeftHttpHeader *h = &head->headers[i];
+      if ((h->flags & WEFT_HTTP_HEADER_HOP) != 0)
+        continue;
+      /* a bodiless response (HEAD, 304) keeps its Content-Length as sent */
+      if (head->body_kind != WEFT_HTTP_BODY_NONE && g_ascii_strcasecmp (h->name, "content-length") == 0)
+        continue;
+      weft_hdr_list_add (req, &req->resp_headers, h->name, h->value);
+    }
+  /* headers plugins added before the response came */
+  for (guint i = 0; i < added.n; i++)
+    weft_hdr_list_add (req, &req->resp_headers, added.items[i].name, added.items[i].value);
+}
+
+/* ------------------------------------------------------------------ */
+/* serialising                                                          */
+/* ------------------------------------------------------------------ */
+
+typedef struct {
+  WeftBuf  *out;
+  gboolean  ok;
+} WeftWriter;
+
+static void
+weft_w (WeftWriter *w, const char *s, gsize len)
+{
+  if (w->ok && !weft_buf_append (w->out, s, len))
+    w->ok = FALSE;
+}
+
+static void
+weft_ws (WeftWriter *w, const char *s)
+{
+  weft_w (w, s, strlen (s));
+}
+
+static void
+weft_w_header (WeftWriter *w, const char *name, gsize name_len, const char *value, gsize value_len)
+{
+  weft_w (w, name, name_len);
+  weft_w (w, ": ", 2);
+  weft_w (w, value, value_len);
+  weft_w (w, "\r\n", 2);
+}
+
+static void
+weft_w_u64 (WeftWriter *w, guint64 v)
+{
+  char num[24];
+  int n = g_snprintf (num, sizeof num, "%" G_GUINT64_FORMAT, v);
+
+  weft_w (w, num, (gsize) n);
+}
+
+static void
+weft_w_list (WeftWriter *w, const WeftHdrList *list, gboolean skip_host)
+{
+  for (guint i = 0; i < list->n; i++)
+    {
+      const WeftHdr *h = &list->items[i];
+      if (skip_host && h->name_len == 4 && g_ascii_strcasecmp (h->name, "host") == 0)
+        continue;
+      weft_w_header (w, h->name, h->name_len, h->value, h->value_len);
+    }
+}
+
+gboolean
+weft_request_write_upstream_head (WeftRequest *req, WeftBuf *out, const char *peer_ip)
+{
+  WeftWriter w = { out, TRUE };
+
+  (void) peer_ip;
+  weft_ws (&w, req->method);
+  weft_w (&w, " ", 1);
+  weft_ws (&w, req->path);
+  weft_w (&w, " HTTP/1.1\r\nhost: ", 17);
+  weft_ws (&w, req->authority);
+  weft_w (&w, "\r\n", 2);
+  weft_w_list (&w, &req->headers, TRUE);
+  if (req->body_kind == WEFT_HTTP_BODY_LENGTH)
+    {
+      weft_ws (&w, "content-length: ");
+      weft_w_u64 (&w, req->content_length);
+      weft_w (&w, "\r\n", 2);
+    }
+  else if (req->body_kind == WEFT_HTTP_BODY_CHUNKED)
+    weft_ws (&w, "transfer-encoding: chunked\r\n");
+  if (req->upgrade)
+    {
+      weft_ws (&w, "connection: upgrade\r\nupgrade: ");
+      weft_ws (&w, req->upgrade_value);
+      weft_w (&w, "\r\n", 2);
+    }
+  weft_w (&w, "\r\n", 2);
+  return w.ok;
+}
+
+static void
+weft_w_status_line (WeftWriter *w, guint status, const char *reason)
+{
+  char line[64];
+  int n = g_snprintf (line, sizeof line, "HTTP/1.1 %03u ", status);
+
+  weft_w (w, line, (gsize) n);
+  weft_ws (w, reason != NULL && *reason != '\0' ? reason : weft_http_status_phrase (status));
+  weft_w (w, "\r\n", 2);
+}
+
+gboolean
+weft_request_write_response_head (WeftRequest *req, WeftBuf *out, gboolean close)
+{
+  WeftWriter w = { out, TRUE };
+
+  weft_w_status_line (&w, req->status, req->reason);
+  weft_w_list (&w, &req->resp_headers, FALSE);
+  if (req->status == 101)
+    {
+      weft_ws (&w, "connection: upgrade\r\nupgrade: ");
+      weft_ws (&w, req->upgrade_value != NULL ? req->upgrade_value : "");
+      weft_w (&w, "\r\n", 2);
+    }
+  else if (req->resp_body_kind == WEFT_HTTP_BODY_LENGTH)
+    {
+      weft_ws (&w, "content-length: ");
+      weft_w_u64 (&w, req->resp_content_length);
+      weft_w (&w, "\r\n", 2);
+    }
+  else if (req->resp_body_kind == WEFT_HTTP_BODY_CHUNKED)
+    weft_ws (&w, "transfer-encoding: chunked\r\n");
+  if (close && req->status != 101)
+    weft_ws (&w, "connection: close\r\n");
+  weft_w (&w, "\r\n", 2);
+  return w.ok;
+}
+
+gboolean
+weft_request_write_local_head (WeftRequest *req, WeftBuf *out, gboolean close)
+{
+  WeftWriter w = { out, TRUE };
+
+  weft_w_status_line (&w, req->status, NULL);
+  weft_w_list (&w, &req->resp_headers, FALSE);
+  weft_ws (&w, "content-length: ");
+  weft_w_u64 (&w, req->local_body_len);
+  weft_w (&w, "\r\n", 2);
+  if (req->error_reason != NULL)
+    {
+      weft_ws (&w, "x-weft-error: ");
+      weft_ws (&w, req->error_reason);
+      weft_w (&w, "\r\n", 2);
+    }
+  if (close)
+    weft_ws (&w, "connection: close\r\n");
+  weft_w (&w, "\r\n", 2);
+  return w.ok;
+}
+
+const char *
+weft_http_status_phrase (guint status)
+{
+  switch (status)
+    {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return status < 200 ? "Informational" : status < 300 ? "Success" :
+                    status < 400 ? "Redirection" : status < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* the public API                                                       */
+/* ------------------------------------------------------------------ */
+
+const char *
+weft_request_get_method (WeftRequest *req)
+{
+  return req->method;
+}
+
+const char *
+weft_request_get_path (WeftRequest *req)
+{
+  return req->path;
+}
+
+const char *
+weft_request_get_authority (WeftRequest *req)
+{
+  return req->authority;
+}
+
+const char *
+weft_request_get_header (WeftRequest *req, const char *name)
+{
+  gint i = weft_hdr_list_find (&req->headers, name, 0);
+
+  return i >= 0 ? req->headers.items[i].value : NULL;
+}
+
+gboolean
+weft_request_get_header_nth (WeftRequest *req, guint idx, const char **name, const char **value)
+{
+  if (idx >= req->headers.n)
+    return FALSE;
+  *name = req->headers.items[idx].name;
+  *value = req->headers.items[idx].value;
+  return TRUE;
+}
+
+void
+weft_request_set_header (WeftRequest *req, const char *name, const char *value)
+{
+  if (!weft_header_token_ok (name) || !weft_header_value_ok (value))
+    return;
+  if (g_ascii_strcasecmp (name, "host") == 0)
+    {
+      weft_request_set_authority (req, value);
+      return;
+    }
+  weft_hdr_list_set (req, &req->headers, name, value);
+}
+
+void
+weft_request_add_header (WeftRequest *req, const char *name, const char *value)
+{
+  if (!weft_header_token_ok (name) || !weft_header_value_ok (value))
+    return;
+  weft_hdr_list_add (req, &req->headers, weft_request_strdup (req, name),
+                     weft_request_strdup (req, value));
+}
+
+void
+weft_request_remove_header (WeftRequest *req, const char *name)
+{
+  weft_hdr_list_remove (&req->headers, name);
+}
+
+void
+weft_request_set_path (WeftRequest *req, const char *path)
+{
+  if (path == NULL || *path == '\0' || !weft_header_value_ok (path) || strchr (path, ' '))
+    return;
+  req->path = weft_request_strdup (req, path);
+}
+
+void
+weft_request_set_authority (WeftRequest *req, const char *authority)
+{
+  if (authority == NULL || !weft_header_value_ok (authority) || strchr (authority, ' '))
+    return;
+  req->authority = weft_request_strdup (req, authority);
+}
+
+guint
+weft_request_get_status (WeftRequest *req)
+{
+  return req->status;
+}
+
+const char *
+weft_request_get_response_header (WeftRequest *req, const char *name)
+{
+  gint i = weft_hdr_list_find (&req->resp_headers, name, 0);
+
+  return i >= 0 ? req->resp_headers.items[i].value : NULL;
+}
+
+void
+weft_request_set_response_header (WeftRequest *req, const char *name, const char *value)
+{
+  if (!weft_header_token_ok (name) || !weft_header_value_ok (value))
+    return;
+  weft_hdr_list_set (req, &req->resp_headers, name, value);
+}
+
+void
+weft_request_add_response_header (WeftRequest *req, const char *name, const char *value)
+{
+  if (!weft_header_token_ok (name) || !weft_header_value_ok (value))
+    return;
+  weft_hdr_list_add (req, &req->resp_headers, weft_request_strdup (req, name),
+                     weft_request_strdup (req, value));
+}
+
+void
+weft_request_remove_response_header (WeftRequest *req, const char *name)
+{
+  weft_hdr_list_remove (&req->resp_headers, name);
+}
+
+const struct sockaddr *
+weft_request_get_peer_address (WeftRequest *req, socklen_t *len)
+{
+  if (len != NULL)
+    *len = req->conn->peer_len;
+  return (const struct sockaddr *) &req->conn->peer;
+}
+
+const char *
+weft_request_get_peer_ip (WeftRequest *req)
+{
+  return req->conn->peer_ip;
+}
+
+const char *
+weft_request_get_peer_identity (WeftRequest *req)
+{
+  (void) req;
+  return NULL;   /* no mTLS yet */
+}
+
+const char *
+weft_request_get_listener_name (WeftRequest *req)
+{
+  return req->listener->config->name;
+}
+
+WeftDirection
+weft_request_get_direction (WeftRequest *req)
+{
+  return req->listener->config->direction;
+}
+
+const char *
+weft_request_get_request_id (WeftRequest *req)
+{
+  return req->request_id;
+}
+
+WeftUpstream *
+weft_request_get_upstream (WeftRequest *req)
+{
+  return req->upstream;
+}
+
+void
+weft_request_set_upstream (WeftRequest *req, WeftUpstream *upstream)
+{
+  req->upstream = upstream;
+}
+
+void
+weft_request_respond (WeftRequest *req, guint status, const char *content_type,
+                      const char *body, gssize body_len)
+{
+  gsize len = body == NULL ? 0 : body_len < 0 ? strlen (body) : (gsize) body_len;
+  char *copy = NULL;
+
+  if (status < 200 || status > 999)
+    status = 500;
+  if (len > 0)
+    {
+      copy = weft_arena_alloc (&req->arena, req->bufs, len);
+      memcpy (copy, body, len);
+    }
+  req->local = TRUE;
+  req->status = status;
+  req->local_body = copy != NULL ? copy : "";
+  req->local_body_len = len;
+  if (content_type != NULL)
+    weft_request_set_response_header (req, "content-type", content_type);
+}
+
+gpointer
+weft_request_get_data (WeftRequest *req, guint slot)
+{
+  return slot < WEFT_MAX_PLUGINS ? req->data[slot] : NULL;
+}
+
+void
+weft_request_set_data (WeftRequest *req, guint slot, gpointer data)
+{
+  if (slot < WEFT_MAX_PLUGINS)
+    req->data[slot] = data;
+}

@@ -1,1 +1,512 @@
-/* placeholder */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "weft-worker-private.h"
+#include "weft-conn-private.h"
+#include "weft-log-private.h"
+#include "weft-metrics-private.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define WEFT_TICK_MS 100
+#define WEFT_ACCEPT_BATCH 64
+
+static __thread WeftWorker *weft_worker_current;
+static GMutex weft_shared_mutex;
+static GMainContext *weft_main_context;
+
+/* ------------------------------------------------------------------ */
+/* host API for plugins                                                 */
+/* ------------------------------------------------------------------ */
+
+gint
+weft_worker_get_index (void)
+{
+  return weft_worker_current != NULL ? (gint) weft_worker_current->index : -1;
+}
+
+WeftWorker *
+weft_worker_get_current (void)
+{
+  return weft_worker_current;
+}
+
+void
+weft_shared_lock (void)
+{
+  g_mutex_lock (&weft_shared_mutex);
+}
+
+void
+weft_shared_unlock (void)
+{
+  g_mutex_unlock (&weft_shared_mutex);
+}
+
+guint
+weft_worker_timeout_add (guint interval_ms, GSourceFunc func, gpointer data)
+{
+  GSource *source = g_timeout_source_new (interval_ms);
+  GMainContext *context = weft_worker_current != NULL ? weft_worker_current->context
+                                                      : weft_main_context;
+  guint id;
+
+  g_source_set_callback (source, func, data, NULL);
+  id = g_source_attach (source, context);
+  g_source_unref (source);
+  return id;
+}
+
+void
+weft_main_invoke (GSourceFunc func, gpointer data)
+{
+  g_main_context_invoke (weft_main_context, func, data);
+}
+
+/* ------------------------------------------------------------------ */
+/* connections and generations                                          */
+/* ------------------------------------------------------------------ */
+
+void
+weft_worker_conn_added (WeftWorker *w, WeftConn *c)
+{
+  c->next = w->conns;
+  c->prev = NULL;
+  if (w->conns != NULL)
+    w->conns->prev = c;
+  w->conns = c;
+  g_atomic_int_inc (&w->n_conns);
+}
+
+void
+weft_worker_conn_removed (WeftWorker *w, WeftConn *c)
+{
+  if (c->prev != NULL)
+    c->prev->next = c->next;
+  else
+    w->conns = c->next;
+  if (c->next != NULL)
+    c->next->prev = c->prev;
+  /* freed after the epoll batch: an event for it may still be queued */
+  c->prev = NULL;
+  c->next = w->dead;
+  w->dead = c;
+  g_atomic_int_add (&w->n_conns, -1);
+}
+
+static gboolean
+weft_worker_unref_on_main (gpointer data)
+{
+  WeftGeneration *gen = data;
+
+  weft_generation_unref (gen);
+  return G_SOURCE_REMOVE;
+}
+
+/* plugin configs are freed on the main thread, where they were made */
+static void
+weft_worker_drop_generation (WeftWorker *w, WeftGeneration *gen)
+{
+  weft_generation_worker_fini (gen, w->index);
+  g_main_context_invoke (w->main_context, weft_worker_unref_on_main, gen);
+}
+
+void
+weft_worker_gen_released (WeftWorker *w, WeftGeneration *gen)
+{
+  if (gen == w->gen || gen->workers[w->index].inflight > 0)
+    return;
+  if (g_ptr_array_remove_fast (w->retiring, gen))
+    weft_worker_drop_generation (w, gen);
+}
+
+void
+weft_worker_random_id (WeftWorker *w, char out[37])
+{
+  static const char hex[] = "0123456789abcdef";
+  guint64 r[2];
+
+  /* xorshift128+: fast, and random enough for request ids */
+  for (int k = 0; k < 2; k++)
+    {
+      guint64 s1 = w->rng[0];
+      const guint64 s0 = w->rng[1];
+      w->rng[0] = s0;
+      s1 ^= s1 << 23;
+      w->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+      r[k] = w->rng[1] + s0;
+    }
+  /* UUID version 4 layout */
+  r[0] = (r[0] & ~G_GUINT64_CONSTANT (0xf000)) | 0x4000;
+  r[1] = (r[1] & G_GUINT64_CONSTANT (0x3fffffffffffffff)) | G_GUINT64_CONSTANT (0x8000000000000000);
+  for (int i = 0, o = 0; i < 32; i++)
+    {
+      guint64 word = r[i / 16];
+      guint nib = (guint) (word >> (60 - 4 * (i % 16))) & 0xf;
+      if (i == 8 || i == 12 || i == 16 || i == 20)
+        out[o++] = '-';
+      out[o++] = hex[nib];
+    }
+  out[36] = '\0';
+}
+
+/* ------------------------------------------------------------------ */
+/* the loop                                                             */
+/* ------------------------------------------------------------------ */
+
+static void
+weft_worker_update_clock (WeftWorker *w)
+{
+  w->now_us = g_get_monotonic_time ();
+  w->now_ms = w->now_us / 1000;
+}
+
+static void
+weft_worker_batch_done (gpointer data)
+{
+  WeftWorker *w = data;
+
+  while (w->dead != NULL)
+    {
+      WeftConn *c = w->dead;
+      w->dead = c->next;
+      weft_conn_free (c);
+    }
+  weft_upstream_pool_reap (w->pool);
+  weft_worker_update_clock (w);
+}
+
+static void
+weft_worker_accept (WeftEpollHandler *handler, guint32 events)
+{
+  WeftWorkerListener *wl = (WeftWorkerListener *) handler;
+  WeftWorker *w = wl->worker;
+
+  (void) events;
+  weft_worker_update_clock (w);
+  for (int i = 0; i < WEFT_ACCEPT_BATCH && !wl->closed; i++)
+    {
+      struct sockaddr_storage peer;
+      socklen_t len = sizeof peer;
+      int fd = accept4 (wl->h.fd, (struct sockaddr *) &peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      WeftConn *c;
+
+      if (fd < 0)
+        {
+          if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+            weft_log (WEFT_LOG_WARNING, "worker", "accept on %s: %s", wl->name,
+                      g_strerror (errno));
+          return;
+        }
+      c = weft_conn_new (w, wl, fd, (struct sockaddr *) &peer, len);
+      /* the request usually came with the connection: try it now */
+      if (c != NULL)
+        c->readable = TRUE;
+      if (c != NULL)
+        c->h.func (&c->h, EPOLLIN);
+    }
+}
+
+static gboolean
+weft_worker_tick (gpointer data)
+{
+  WeftWorker *w = data;
+  WeftConn *next;
+
+  weft_worker_update_clock (w);
+  for (WeftConn *c = w->conns; c != NULL; c = next)
+    {
+      next = c->next;
+      weft_conn_check_deadline (c, w->now_ms);
+    }
+  weft_upstream_pool_expire (w->pool, w->now_ms);
+  weft_worker_batch_done (w);
+  return G_SOURCE_CONTINUE;
+}
+
+static gpointer
+weft_worker_thread (gpointer data)
+{
+  WeftWorker *w = data;
+
+  weft_worker_current = w;
+  g_main_context_push_thread_default (w->context);
+  g_main_loop_run (w->loop);
+  g_main_context_pop_thread_default (w->context);
+  weft_worker_current = NULL;
+  return NULL;
+}
+
+WeftWorker *
+weft_worker_new (guint index, WeftCoreMetrics *metrics, GMainContext *main_context)
+{
+  WeftWorker *w = g_new0 (WeftWorker, 1);
+
+  weft_main_context = main_context;
+  w->index = index;
+  w->metrics = metrics;
+  w->main_context = main_context;
+  w->context = g_main_context_new ();
+  w->loop = g_main_loop_new (w->context, FALSE);
+  w->epoll = weft_epoll_source_new (w->context, weft_worker_batch_done, w);
+  w->bufs = weft_buf_pool_new (256);
+  w->pool = weft_upstream_pool_new (w->epoll, w->bufs, 128);
+  w->retiring = g_ptr_array_new ();
+  w->listeners = g_ptr_array_new ();
+  w->rng[0] = g_random_int () | ((guint64) g_random_int () << 32) | 1;
+  w->rng[1] = g_random_int () | ((guint64) g_random_int () << 32);
+  weft_worker_update_clock (w);
+  w->tick = g_timeout_source_new (WEFT_TICK_MS);
+  g_source_set_callback (w->tick, weft_worker_tick, w, NULL);
+  g_source_attach (w->tick, w->context);
+  return w;
+}
+
+void
+weft_worker_start (WeftWorker *w)
+{
+  g_autofree char *name = g_strdup_printf ("weft-worker-%u", w->index);
+
+  w->thread = g_thread_new (name, weft_worker_thread, w);
+}
+
+static gboolean
+weft_worker_quit_cb (gpointer data)
+{
+  WeftWorker *w = data;
+
+  g_main_loop_quit (w->loop);
+  return G_SOURCE_REMOVE;
+}
+
+void
+weft_worker_stop (WeftWorker *w)
+{
+  if (w->thread == NULL)
+    return;
+  g_main_context_invoke (w->context, weft_worker_quit_cb, w);
+  g_thread_join (w->thread);
+  w->thread = NULL;
+}
+
+void
+weft_worker_free (WeftWorker *w)
+{
+  WeftConn *next;
+
+  if (w == NULL)
+    return;
+  /* the thread is gone: what is left is closed from here */
+  weft_worker_current = w;
+  for (WeftConn *c = w->conns; c != NULL; c = next)
+    {
+      next = c->next;
+      weft_conn_abort (c);
+    }
+  weft_worker_batch_done (w);
+  for (guint i = 0; i < w->listeners->len; i++)
+    {
+      WeftWorkerListener *wl = w->listeners->pdata[i];
+      if (!wl->closed)
+        close (wl->h.fd);
+      g_free (wl->name);
+      g_free (wl);
+    }
+  g_ptr_array_unref (w->listeners);
+  weft_upstream_pool_free (w->pool);
+  weft_buf_pool_free (w->bufs);
+  g_source_destroy (w->tick);
+  g_source_unref (w->tick);
+  weft_epoll_source_free (w->epoll);
+  g_main_loop_unref (w->loop);
+  g_main_context_unref (w->context);
+  g_ptr_array_unref (w->retiring);
+  weft_worker_current = NULL;
+  g_free (w);
+}
+
+gint
+weft_worker_get_n_conns (WeftWorker *w)
+{
+  return g_atomic_int_get (&w->n_conns);
+}
+
+/* ------------------------------------------------------------------ */
+/* messages from the main thread                                        */
+/* ------------------------------------------------------------------ */
+
+typedef struct {
+  WeftWorker     *worker;
+  WeftGeneration *gen;
+  guint           id;
+  char           *name;
+  int             fd;
+} WeftWorkerMsg;
+
+static void
+weft_worker_msg_free (WeftWorkerMsg *msg)
+{
+  g_free (msg->name);
+  g_free (msg);
+}
+
+static void
+weft_worker_invoke (WeftWorker *w, GSourceFunc func, WeftWorkerMsg *msg)
+{
+  msg->worker = w;
+  g_main_context_invoke_full (w->context, G_PRIORITY_HIGH, func, msg,
+                              (GDestroyNotify) weft_worker_msg_free);
+}
+
+/* connections of a listener the new generation lacks close when idle */
+static void
+weft_worker_close_orphans (WeftWorker *w)
+{
+  WeftConn *next;
+
+  for (WeftConn *c = w->conns; c != NULL; c = next)
+    {
+      next = c->next;
+      if (weft_generation_find_listener_id (w->gen, c->wl->id) == NULL)
+        weft_conn_drain (c);
+    }
+}
+
+static gboolean
+weft_worker_adopt_cb (gpointer data)
+{
+  WeftWorkerMsg *msg = data;
+  WeftWorker *w = msg->worker;
+  WeftGeneration *old = w->gen;
+
+  weft_generation_worker_init (msg->gen, w->index);
+  w->gen = g_steal_pointer (&msg->gen);
+  if (old != NULL)
+    {
+      if (old->workers[w->index].inflight == 0)
+        weft_worker_drop_generation (w, old);
+      else
+        g_ptr_array_add (w->retiring, old);
+    }
+  weft_worker_close_orphans (w);
+  weft_worker_batch_done (w);
+  return G_SOURCE_REMOVE;
+}
+
+void
+weft_worker_post_generation (WeftWorker *w, WeftGeneration *gen)
+{
+  WeftWorkerMsg *msg = g_new0 (WeftWorkerMsg, 1);
+
+  msg->gen = gen;
+  weft_worker_invoke (w, weft_worker_adopt_cb, msg);
+}
+
+static WeftMetricSeries *
+weft_worker_listener_series (WeftMetric *metric, const char *listener, const char *code)
+{
+  const char *values[] = { listener, code, NULL };
+
+  return weft_metric_get_series (metric, values);
+}
+
+static gboolean
+weft_worker_listener_add_cb (gpointer data)
+{
+  WeftWorkerMsg *msg = data;
+  WeftWorker *w = msg->worker;
+  WeftWorkerListener *wl = g_new0 (WeftWorkerListener, 1);
+  static const char *const classes[] = { "other", "1xx", "2xx", "3xx", "4xx", "5xx" };
+
+  wl->worker = w;
+  wl->id = msg->id;
+  wl->name = g_strdup (msg->name);
+  wl->h.func = weft_worker_accept;
+  wl->conns_active = weft_worker_listener_series (w->metrics->conns_active, wl->name, NULL);
+  wl->conns_total = weft_worker_listener_series (w->metrics->conns_total, wl->name, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (classes); i++)
+    wl->requests[i] = weft_worker_listener_series (w->metrics->requests_total, wl->name,
+                                                   classes[i]);
+  if (!weft_epoll_source_add (w->epoll, &wl->h, msg->fd, EPOLLIN))
+    {
+      weft_log (WEFT_LOG_ERROR, "worker", "cannot watch listener %s: %s", wl->name,
+                g_strerror (errno));
+      close (msg->fd);
+      wl->closed = TRUE;
+    }
+  msg->fd = -1;
+  g_ptr_array_add (w->listeners, wl);
+  return G_SOURCE_REMOVE;
+}
+
+void
+weft_worker_post_listener_add (WeftWorker *w, guint id, const char *name, int fd)
+{
+  WeftWorkerMsg *msg = g_new0 (WeftWorkerMsg, 1);
+
+  msg->id = id;
+  msg->name = g_strdup (name);
+  msg->fd = fd;
+  weft_worker_invoke (w, weft_worker_listener_add_cb, msg);
+}
+
+static void
+weft_worker_close_listener (WeftWorker *w, WeftWorkerListener *wl)
+{
+  if (wl->closed)
+    return;
+  weft_epoll_source_remove (w->epoll, &wl->h);
+  close (wl->h.fd);
+  wl->closed = TRUE;
+}
+
+static gboolean
+weft_worker_listener_remove_cb (gpointer data)
+{
+  WeftWorkerMsg *msg = data;
+  WeftWorker *w = msg->worker;
+
+  /* the record stays: its connections point at it until they close */
+  for (guint i = 0; i < w->listeners->len; i++)
+    {
+      WeftWorkerListener *wl = w->listeners->pdata[i];
+      if (wl->id == msg->id)
+        weft_worker_close_listener (w, wl);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+void
+weft_worker_post_listener_remove (WeftWorker *w, guint id)
+{
+  WeftWorkerMsg *msg = g_new0 (WeftWorkerMsg, 1);
+
+  msg->id = id;
+  weft_worker_invoke (w, weft_worker_listener_remove_cb, msg);
+}
+
+static gboolean
+weft_worker_drain_cb (gpointer data)
+{
+  WeftWorkerMsg *msg = data;
+  WeftWorker *w = msg->worker;
+  WeftConn *next;
+
+  w->draining = TRUE;
+  for (guint i = 0; i < w->listeners->len; i++)
+    weft_worker_close_listener (w, w->listeners->pdata[i]);
+  for (WeftConn *c = w->conns; c != NULL; c = next)
+    {
+      next = c->next;
+      weft_conn_drain (c);
+    }
+  weft_worker_batch_done (w);
+  return G_SOURCE_REMOVE;
+}
+
+void
+weft_worker_post_drain (WeftWorker *w)
+{
+  weft_worker_invoke (w, weft_worker_drain_cb, g_new0 (WeftWorkerMsg, 1));
+}

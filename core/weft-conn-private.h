@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * WeftConn: a client connection and the exchange it carries: the request
+ * head is parsed in place, the phases run, the upstream connection comes
+ * from the worker's pool, and bodies stream through the two input buffers
+ * with backpressure. After a 101 the connection becomes a byte tunnel.
+ */
+#pragma once
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include "weft-request-private.h"
+#include "weft-worker-private.h"
+
+G_BEGIN_DECLS
+
+/* how far a body has been validated and forwarded */
+typedef struct {
+  WeftHttpBodyKind   kind;
+  guint64            remaining;   /* LENGTH: bytes not yet taken */
+  guint64            total;       /* bytes taken so far */
+  WeftChunkedDecoder dec;
+  gsize              ready;       /* validated bytes at the front of the buffer, not yet sent */
+  gboolean           done;        /* every byte of the body was taken */
+} WeftFramer;
+
+typedef enum {
+  WEFT_DEADLINE_NONE,
+  WEFT_DEADLINE_IDLE,
+  WEFT_DEADLINE_HEADER,
+  WEFT_DEADLINE_CONNECT,
+  WEFT_DEADLINE_REQUEST,
+  WEFT_DEADLINE_LINGER,
+  WEFT_DEADLINE_DRAIN,
+} WeftDeadline;
+
+struct _WeftConn {
+  WeftEpollHandler    h;            /* first: the epoll callback finds us by it */
+  WeftWorker         *worker;
+  WeftWorkerListener *wl;
+  WeftConn           *prev;
+  WeftConn           *next;
+  struct sockaddr_storage peer;
+  socklen_t           peer_len;
+  char                peer_ip[INET6_ADDRSTRLEN];
+
+  WeftBuf            *in;           /* bytes from the client */
+  WeftBuf            *out;          /* heads and local bodies to the client */
+  gboolean            readable;
+  gboolean            writable;
+  gboolean            client_eof;
+  gboolean            closing;      /* close once out is flushed */
+  gboolean            lingering;    /* flushed and shut down; discarding input */
+  gboolean            dead;
+
+  /* the exchange */
+  gboolean            in_request;
+  gboolean            keep_alive;   /* the client can take another request */
+  WeftRequest         req;
+  WeftFramer          req_body;
+  WeftFramer          resp_body;
+  WeftUpConn         *up;
+  WeftBuf            *up_out;       /* the upstream request head, kept for a retry */
+  gsize               up_out_sent;
+  gboolean            up_eof;
+  gboolean            resp_started; /* a byte of response arrived */
+  gboolean            resp_head_done;
+  gboolean            resp_head_sent;
+  gsize               local_sent;
+  gboolean            tunnel;
+  gboolean            client_shut;  /* we shut down writing to the client */
+  gboolean            up_shut;
+  gboolean            retried;
+  guint               connect_attempts;
+  gboolean            all_down;
+  WeftEndpointSet    *ep_set;
+  guint               ep_idx;
+
+  WeftDeadline        deadline_kind;
+  gint64              deadline_ms;
+  gboolean            head_started; /* bytes of a request head arrived */
+  guint               n_requests;
+};
+
+/* a connection accepted on @wl; the worker owns it */
+WeftConn *weft_conn_new     (WeftWorker *worker, WeftWorkerListener *wl, int fd,
+                             const struct sockaddr *peer, socklen_t peer_len);
+/* the tick: handles an expired deadline */
+void      weft_conn_check_deadline (WeftConn *conn, gint64 now_ms);
+/* closes an idle connection; busy ones finish their request first */
+void      weft_conn_drain   (WeftConn *conn);
+/* closes now, whatever it is doing */
+void      weft_conn_abort   (WeftConn *conn);
+void      weft_conn_free    (WeftConn *conn);
+
+G_END_DECLS

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * WeftWorker: one thread with its own GMainContext, one epoll source for
+ * all its fds, its own SO_REUSEPORT listener sockets, buffer pool, upstream
+ * keep-alive pool and counters. The main thread talks to it only through
+ * g_main_context_invoke().
+ */
+#pragma once
+
+#include <weft/plugin.h>
+#include "weft-buf-pool-private.h"
+#include "weft-epoll-source-private.h"
+#include "weft-generation-private.h"
+#include "weft-upstream-pool-private.h"
+
+G_BEGIN_DECLS
+
+typedef struct _WeftWorker WeftWorker;
+typedef struct _WeftConn WeftConn;
+
+/* the core's own metric series, resolved once at startup */
+typedef enum {
+  WEFT_UPSTREAM_ERR_CONNECT_REFUSED,
+  WEFT_UPSTREAM_ERR_CONNECT_FAILED,
+  WEFT_UPSTREAM_ERR_CONNECT_TIMEOUT,
+  WEFT_UPSTREAM_ERR_RESET,
+  WEFT_UPSTREAM_ERR_TIMEOUT,
+  WEFT_UPSTREAM_ERR_NO_ENDPOINT,
+  WEFT_UPSTREAM_ERR_NO_UPSTREAM,
+  WEFT_UPSTREAM_ERR_BAD_RESPONSE,
+  WEFT_UPSTREAM_ERR_RETRIED,
+  WEFT_UPSTREAM_ERR_COUNT,
+} WeftUpstreamErr;
+
+typedef struct {
+  WeftMetric       *conns_active;     /* {listener} */
+  WeftMetric       *conns_total;      /* {listener} */
+  WeftMetric       *requests_total;   /* {listener, code} */
+  WeftMetricSeries *upstream_errors[WEFT_UPSTREAM_ERR_COUNT];
+  WeftMetricSeries *bad_requests;
+} WeftCoreMetrics;
+
+/* one listener socket of one worker */
+typedef struct {
+  WeftEpollHandler  h;
+  WeftWorker       *worker;
+  guint             id;
+  char             *name;
+  WeftMetricSeries *conns_active;
+  WeftMetricSeries *conns_total;
+  WeftMetricSeries *requests[6];      /* by status class: 1xx..5xx, [0] other */
+  gboolean          closed;
+} WeftWorkerListener;
+
+struct _WeftWorker {
+  guint              index;
+  GThread           *thread;
+  GMainContext      *context;
+  GMainLoop         *loop;
+  WeftEpollSource   *epoll;
+  WeftBufPool       *bufs;
+  WeftUpstreamPool  *pool;
+  WeftGeneration    *gen;           /* new requests use this */
+  GPtrArray         *retiring;      /* older generations with requests in flight */
+  GPtrArray         *listeners;     /* WeftWorkerListener* */
+  WeftConn          *conns;         /* every client connection (intrusive list) */
+  WeftConn          *dead;          /* closed this batch, freed after it */
+  gint               n_conns;       /* atomic: read by the main thread */
+  gint64             now_ms;        /* monotonic, refreshed per batch */
+  gint64             now_us;
+  guint64            rng[2];
+  gboolean           draining;
+  GSource           *tick;
+  WeftCoreMetrics   *metrics;
+  WeftHttpHead       scratch_head;  /* the parser's output, reused */
+  GMainContext      *main_context;
+};
+
+WeftWorker *weft_worker_new     (guint index, WeftCoreMetrics *metrics,
+                                 GMainContext *main_context);
+void        weft_worker_start   (WeftWorker *worker);
+/* asks the thread to stop and joins it (after a drain) */
+void        weft_worker_stop    (WeftWorker *worker);
+void        weft_worker_free    (WeftWorker *worker);
+
+/* main thread -> worker, asynchronous: */
+/* the worker adopts @gen (the worker takes the ref) */
+void        weft_worker_post_generation (WeftWorker *worker, WeftGeneration *gen);
+/* the worker starts accepting on @fd (takes ownership) as listener @id */
+void        weft_worker_post_listener_add (WeftWorker *worker, guint id, const char *name,
+                                           int fd);
+/* the worker closes its socket of listener @id; its connections drain */
+void        weft_worker_post_listener_remove (WeftWorker *worker, guint id);
+/* stop accepting everywhere, close idle connections, finish the rest */
+void        weft_worker_post_drain (WeftWorker *worker);
+gint        weft_worker_get_n_conns (WeftWorker *worker);
+
+/* worker-thread side, used by connections */
+WeftWorker *weft_worker_get_current (void);
+void        weft_worker_conn_added   (WeftWorker *worker, WeftConn *conn);
+void        weft_worker_conn_removed (WeftWorker *worker, WeftConn *conn);
+/* a request of @gen ended: a retired generation may now be released */
+void        weft_worker_gen_released (WeftWorker *worker, WeftGeneration *gen);
+void        weft_worker_random_id    (WeftWorker *worker, char out[37]);
+
+G_END_DECLS
