@@ -76,7 +76,9 @@ main (int argc, char **argv)
   WeftLogLevel level = WEFT_LOG_INFO;
 
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, WEFT_LOCALEDIR);
+  /* WEFT_LOCALEDIR lets tests use the catalogs of the build tree */
+  bindtextdomain (GETTEXT_PACKAGE, g_getenv ("WEFT_LOCALEDIR") ? g_getenv ("WEFT_LOCALEDIR")
+                                                                : WEFT_LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 
