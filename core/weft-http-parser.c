@@ -81,7 +81,7 @@ static const struct {
   [WEFT_HTTP_ERR_UNSUPPORTED_TE] = { 501, "unsupported_transfer_encoding" },
   [WEFT_HTTP_ERR_MISSING_HOST] = { 400, "missing_host" },
   [WEFT_HTTP_ERR_DUPLICATE_HOST] = { 400, "duplicate_host" },
-  [WEFT_HTTP_ERR_REQUEST_LINE_TOO_LONG] = { 414, "request_line_too_long" },
+  [WEFT_HTTP_ERR_REQUEST_LINE_TOO_LONG] = { 400, "request_line_too_long" },
   [WEFT_HTTP_ERR_HEAD_TOO_LARGE] = { 431, "headers_too_large" },
   [WEFT_HTTP_ERR_TOO_MANY_HEADERS] = { 431, "too_many_headers" },
   [WEFT_HTTP_ERR_BAD_STATUS_LINE] = { 502, "bad_response" },
