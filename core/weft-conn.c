@@ -1131,25 +1131,27 @@ weft_conn_check_eofs (WeftConn *c)
     weft_conn_close (c);   /* the request can never complete */
 }
 
+/* level-triggered interest from what the exchange wants now; @more: the
+ * run stopped with work left, so ask to be woken at once */
 static void
-weft_conn_update_events (WeftConn *c)
+weft_conn_update_events (WeftConn *c, gboolean more)
 {
   guint32 ev = 0;
   WeftUpConn *up = c->up;
 
   if (c->dead)
     return;
-  if (weft_conn_want_client_read (c) && !c->readable)
+  if (weft_conn_want_client_read (c))
     ev |= EPOLLIN;
-  if (!c->writable)
+  if (!c->writable || more)
     ev |= EPOLLOUT;
   weft_epoll_source_modify (c->worker->epoll, &c->h, ev);
   if (up == NULL)
     return;
   ev = 0;
-  if (!up->connected || !up->writable)
+  if (!up->connected || !up->writable || more)
     ev |= EPOLLOUT;
-  if (weft_conn_want_up_read (c) && !up->readable)
+  if (weft_conn_want_up_read (c))
     ev |= EPOLLIN | EPOLLRDHUP;
   weft_epoll_source_modify (c->worker->epoll, &up->h, ev);
 }
@@ -1157,9 +1159,11 @@ weft_conn_update_events (WeftConn *c)
 static void
 weft_conn_run (WeftConn *c)
 {
+  gboolean progress = FALSE;
+
   for (guint round = 0; round < 64 && !c->dead; round++)
     {
-      gboolean progress = FALSE;
+      progress = FALSE;
 
       progress |= weft_conn_read_client (c);
       if (c->dead)
@@ -1192,7 +1196,8 @@ weft_conn_run (WeftConn *c)
       if (!progress)
         break;
     }
-  weft_conn_update_events (c);
+  /* a long transfer yields after 64 rounds so other connections run */
+  weft_conn_update_events (c, progress);
 }
 
 static void

@@ -8,6 +8,7 @@
 
 #include <glib/gi18n.h>
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 
 static void
@@ -75,6 +76,8 @@ main (int argc, char **argv)
   };
   WeftLogLevel level = WEFT_LOG_INFO;
 
+  /* a peer that closes must be an error return, not a killed process */
+  signal (SIGPIPE, SIG_IGN);
   setlocale (LC_ALL, "");
   /* WEFT_LOCALEDIR lets tests use the catalogs of the build tree */
   bindtextdomain (GETTEXT_PACKAGE, g_getenv ("WEFT_LOCALEDIR") ? g_getenv ("WEFT_LOCALEDIR")
