@@ -22,6 +22,7 @@ struct _WeftConfigWatch {
   char        *file;       /* watching one file: its base name, else NULL */
   int          dir_wd;
   int          data_wd;    /* the resolved target of ..data, or of a symlinked file */
+  char        *data_target;
   GSourceFunc  changed;
   gpointer     data;
 };
@@ -45,9 +46,13 @@ weft_config_watch_follow (WeftConfigWatch *watch)
                                             NULL);
   g_autofree char *target = realpath (link, NULL);
 
+  if (g_strcmp0 (target, watch->data_target) == 0)
+    return;
   if (watch->data_wd >= 0)
     inotify_rm_watch (watch->fd, watch->data_wd);
   watch->data_wd = -1;
+  g_free (watch->data_target);
+  watch->data_target = g_strdup (target);
   if (target == NULL || g_strcmp0 (target, link) == 0)
     return;
   watch->data_wd = inotify_add_watch (watch->fd, target, WEFT_WATCH_MASK);
@@ -56,6 +61,9 @@ weft_config_watch_follow (WeftConfigWatch *watch)
 static gboolean
 weft_config_watch_relevant (WeftConfigWatch *watch, const struct inotify_event *ev)
 {
+  /* removing our own watch of the old target says so; that is no change */
+  if (ev->mask & IN_IGNORED)
+    return FALSE;
   if (ev->wd != watch->dir_wd)
     return TRUE;   /* the target of a link changed */
   if (ev->len == 0)
@@ -82,7 +90,11 @@ weft_config_watch_read (gint fd, GIOCondition cond, gpointer data)
       {
         const struct inotify_event *ev = (const struct inotify_event *) p;
         if (weft_config_watch_relevant (watch, ev))
-          hit = TRUE;
+          {
+            hit = TRUE;
+            weft_log (WEFT_LOG_DEBUG, "watch", "event 0x%x on %s", ev->mask,
+                      ev->len > 0 ? ev->name : "(target)");
+          }
         p += sizeof *ev + ev->len;
       }
   if (!hit)
@@ -141,5 +153,6 @@ weft_config_watch_free (WeftConfigWatch *watch)
     close (watch->fd);
   g_free (watch->dir);
   g_free (watch->file);
+  g_free (watch->data_target);
   g_free (watch);
 }

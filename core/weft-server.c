@@ -299,6 +299,7 @@ weft_server_config_changed (gpointer data)
 
   if (s->draining)
     return G_SOURCE_REMOVE;
+  weft_log (WEFT_LOG_DEBUG, "server", "config changed on disk");
   peek = weft_config_load (s->config_path, NULL);
   if (peek != NULL && weft_server_same_sources (peek, s->gen->config) &&
       s->last_reload_ok)
