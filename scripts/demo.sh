@@ -1,0 +1,309 @@
+#!/usr/bin/env bash
+# A local demo mesh on loopback: two sample services, each with its weft
+# sidecar. It sends traffic through the mesh, shows what happened and where
+# to look (/metrics, /config), hot-reloads one sidecar, then stops it all.
+#
+#   client ──> sidecar A inbound 127.0.0.1:15006 ──> frontend app 127.0.0.1:18081
+#                                                         │
+#              sidecar A outbound 127.0.0.1:15001 <───────┘
+#                   │
+#                   └──> sidecar B inbound 127.0.0.1:15106 ──> backend app 127.0.0.1:18082
+#
+#   admin: sidecar A 127.0.0.1:15000, sidecar B 127.0.0.1:15100
+#
+# Usage: scripts/demo.sh [--keep] [--stop] [--requests N]
+#   --keep        leave the mesh running afterwards (stop it with --stop)
+#   --stop        stop a mesh left running by --keep, and exit
+#   --requests N  how many requests to send (default 20)
+#
+# Runs scripts/setup-debian.sh and builds weft (build/) first. Logs and the
+# live sidecar configs are in demo/.run/. Exits non-zero if traffic failed.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RUN="$ROOT/demo/.run"
+WEFT="$ROOT/build/core/weft"
+KEEP=0
+REQUESTS=20
+
+usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
+
+stop_pids() {
+  local pidfile="$RUN/pids" pid name left
+  [ -f "$pidfile" ] || return 0
+  # weft drains on SIGTERM; the apps just exit
+  while read -r pid name; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done <"$pidfile"
+  for _ in $(seq 50); do
+    left=0
+    while read -r pid name; do
+      kill -0 "$pid" 2>/dev/null && left=1
+    done <"$pidfile"
+    [ "$left" -eq 0 ] && break
+    sleep 0.1
+  done
+  while read -r pid name; do
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "demo: $name (pid $pid) did not stop on SIGTERM; killing it" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done <"$pidfile"
+  rm -f "$pidfile"
+}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --keep) KEEP=1 ;;
+    --stop) stop_pids; echo "demo: stopped"; exit 0 ;;
+    --requests) REQUESTS=${2:?--requests needs a number}; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "demo: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+
+bold() { if [ -t 1 ]; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' "$*"; fi; }
+step() { echo; bold "== $*"; }
+die() { echo "demo: $*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- setup, build
+step "Setting up and building"
+"$ROOT/scripts/setup-debian.sh"
+cd "$ROOT"
+if [ ! -f build/build.ninja ]; then
+  meson setup build
+fi
+ninja -C build
+[ -x "$WEFT" ] || die "$WEFT was not built"
+
+# ---------------------------------------------------------------- start
+stop_pids   # a mesh left over from an earlier --keep run
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for port in 15000 15001 15006 15100 15106 15107 18081 18082; do
+  if port_busy "$port"; then
+    die "127.0.0.1:$port is already in use by $(ss -ltnpH "sport = :$port" 2>/dev/null | sed 's/.*users://' || true); stop it first (bench/run.sh uses 18080-18083 by default; move it with PORT_BASE=...)"
+  fi
+done
+
+rm -rf "$RUN"
+mkdir -p "$RUN/logs"
+# each sidecar gets its own config directory (weft watches it); logs live
+# outside it
+cp -r demo/sidecars/frontend "$RUN/sidecar-frontend"
+cp -r demo/sidecars/backend "$RUN/sidecar-backend"
+
+cleanup() {
+  local rc=$?
+  if [ "$KEEP" -eq 1 ] && [ "$rc" -eq 0 ]; then
+    return
+  fi
+  stop_pids
+  [ "$rc" -ne 0 ] && echo "demo: failed; logs are in $RUN/logs/" >&2
+  return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start() {   # start NAME COMMAND...: in the background, logging to logs/NAME.log
+  local name=$1; shift
+  # setsid: a closed terminal (SIGHUP) does not take a --keep mesh down
+  setsid "$@" >"$RUN/logs/$name.log" 2>&1 &
+  echo "$! $name" >>"$RUN/pids"
+  printf '  %-17s pid %-7s %s\n' "$name" "$!" "$*"
+}
+
+step "Starting the mesh"
+start backend-app   python3 -u demo/services/backend.py --listen 127.0.0.1:18082
+start frontend-app  python3 -u demo/services/frontend.py --listen 127.0.0.1:18081 --outbound 127.0.0.1:15001
+start sidecar-b     "$WEFT" --config "$RUN/sidecar-backend"
+start sidecar-a     "$WEFT" --config "$RUN/sidecar-frontend"
+
+wait_for() {   # wait_for WHAT CHECK-COMMAND...
+  local what=$1; shift
+  for _ in $(seq 100); do
+    "$@" && return 0
+    sleep 0.1
+  done
+  die "$what did not come up within 10 s; see $RUN/logs/"
+}
+ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$1/ready")" = 200 ]; }
+wait_for "backend app"  port_busy 18082
+wait_for "frontend app" port_busy 18081
+wait_for "sidecar B (admin 127.0.0.1:15100)" ready 127.0.0.1:15100
+wait_for "sidecar A (admin 127.0.0.1:15000)" ready 127.0.0.1:15000
+echo "  both sidecars answer GET /ready with 200"
+
+# ---------------------------------------------------------------- traffic
+step "Sending $REQUESTS requests to sidecar A's inbound listener (127.0.0.1:15006)"
+mkdir -p "$RUN/responses"
+# the first request brings its own x-request-id; weft generates the others
+for i in $(seq "$REQUESTS"); do
+  hdr=()
+  [ "$i" -eq 1 ] && hdr=(-H "x-request-id: demo-client-trace-0001")
+  curl -s -m 10 -o "$RUN/responses/$i.json" -D "$RUN/responses/$i.head" \
+       -w '%{http_code}\n' "${hdr[@]}" "http://127.0.0.1:15006/hello?n=$i" \
+       >>"$RUN/responses/codes" || echo 000 >>"$RUN/responses/codes"
+done
+
+traffic_ok=0
+python3 - "$RUN/responses" "$REQUESTS" <<'EOF' || traffic_ok=1
+import collections, json, os, sys
+
+d, n = sys.argv[1], int(sys.argv[2])
+codes = [c.strip() for c in open(os.path.join(d, "codes"))]
+print("  status codes:  " + ", ".join("%s x %d" % (c, k) for c, k in sorted(collections.Counter(codes).items())))
+
+bodies = {}
+for i in range(1, n + 1):
+    try:
+        bodies[i] = json.load(open(os.path.join(d, "%d.json" % i)))
+    except (OSError, ValueError):
+        bodies[i] = None
+
+propagated, broken = 0, []
+for i, b in bodies.items():
+    be = b.get("backend") if isinstance(b, dict) else None
+    if isinstance(be, dict) and b.get("x-request-id") and b["x-request-id"] == be.get("x-request-id"):
+        propagated += 1
+    else:
+        broken.append(i)
+print("  x-request-id:  the same id reached the backend in %d of %d requests" % (propagated, n))
+
+b = bodies.get(1)
+if isinstance(b, dict) and isinstance(b.get("backend"), dict):
+    be = b["backend"]
+    print()
+    print("  request 1, hop by hop (sent with x-request-id: demo-client-trace-0001):")
+    print("    curl -> sidecar A inbound  127.0.0.1:15006  (listener 'inbound', direction inbound)")
+    print("         -> frontend app       127.0.0.1:18081  saw x-request-id=%s x-forwarded-for=%s"
+          % (b.get("x-request-id"), b.get("x-forwarded-for")))
+    print("         -> sidecar A outbound 127.0.0.1:15001  (listener 'outbound', direction outbound)")
+    print("         -> sidecar B inbound  127.0.0.1:15106  (listener 'inbound', direction inbound)")
+    print("         -> backend app        127.0.0.1:18082  saw x-request-id=%s x-forwarded-for=%s x-forwarded-proto=%s"
+          % (be.get("x-request-id"), be.get("x-forwarded-for"), be.get("x-forwarded-proto")))
+    print("    backend answered %s, frontend answered %s" % (b.get("backend_status"), codes[0]))
+b2 = bodies.get(2)
+if isinstance(b2, dict) and isinstance(b2.get("backend"), dict):
+    print("  request 2 came without an id; sidecar A generated %s and it reached the backend as %s"
+          % (b2.get("x-request-id"), b2["backend"].get("x-request-id")))
+
+failed = [i for i, c in enumerate(codes, 1) if c != "200"]
+if failed or broken:
+    print()
+    print("  FAILED: requests %s; e.g. response %d:" % (sorted(set(failed + broken)), (failed + broken)[0]))
+    i = (failed + broken)[0]
+    for name in ("%d.head" % i, "%d.json" % i):
+        try:
+            print("    " + open(os.path.join(d, name), errors="replace").read().strip().replace("\n", "\n    "))
+        except OSError:
+            pass
+    sys.exit(1)
+EOF
+
+# ---------------------------------------------------------------- metrics
+metrics() {   # metrics ADMIN: the request and connection counters that are not 0
+  curl -s "http://$1/metrics" | grep -E '^weft_(requests|connections)_total' | grep -v ' 0$' \
+    | sed 's/^/    /' || echo "    (all zero)"
+}
+generation() {
+  curl -s "http://$1/config" | python3 -c 'import json,sys; print(json.load(sys.stdin)["generation"])'
+}
+
+step "What each sidecar counted (/metrics, non-zero lines)"
+echo "  sidecar A (frontend), admin 127.0.0.1:15000:"
+metrics 127.0.0.1:15000
+echo "  sidecar B (backend), admin 127.0.0.1:15100:"
+metrics 127.0.0.1:15100
+echo "  Sidecar A counts each request twice: on 'inbound' (curl -> frontend) and on"
+echo "  'outbound' (frontend -> backend). Sidecar B counts it once, on 'inbound', over"
+echo "  few connections: sidecar A keeps its upstream connections alive and reuses them."
+echo "  config generation: sidecar A $(generation 127.0.0.1:15000), sidecar B $(generation 127.0.0.1:15100)"
+
+# ---------------------------------------------------------------- hot reload
+step "Hot reload: adding a listener to sidecar B by rewriting its config"
+gen_before=$(generation 127.0.0.1:15100)
+cat >"$RUN/weft.yaml.new" <<'EOF'
+# Sidecar B, reloaded by scripts/demo.sh: a second inbound listener on
+# 15107 and a shorter request timeout.
+node:
+  service: backend
+  workload: backend-v1
+  namespace: demo
+  labels: {app: backend, version: v1}
+admin:
+  address: 127.0.0.1:15100
+workers: 1
+timeouts: {request: 5s}
+listeners:
+  - name: inbound
+    address: 127.0.0.1:15106
+    direction: inbound
+    upstream: backend-app
+  - name: inbound-alt
+    address: 127.0.0.1:15107
+    direction: inbound
+    upstream: backend-app
+upstreams:
+  - name: backend-app
+    endpoints: [127.0.0.1:18082]
+EOF
+# rename into place, as a ConfigMap update would swap it in atomically
+mv "$RUN/weft.yaml.new" "$RUN/sidecar-backend/weft.yaml"
+echo "  wrote $RUN/sidecar-backend/weft.yaml (new listener 'inbound-alt' on 127.0.0.1:15107, timeouts.request 5s)"
+gen_after=$gen_before
+for _ in $(seq 50); do
+  sleep 0.1
+  gen_after=$(generation 127.0.0.1:15100)
+  [ "$gen_after" -gt "$gen_before" ] && break
+done
+reload_ok=0
+if [ "$gen_after" -gt "$gen_before" ]; then
+  pid_b=$(awk '$2 == "sidecar-b" {print $1}' "$RUN/pids")
+  if kill -0 "$pid_b" 2>/dev/null; then same="no restart: pid $pid_b still serving"; else same="but sidecar B exited"; reload_ok=1; fi
+  echo "  sidecar B generation: $gen_before -> $gen_after ($same)"
+  curl -s http://127.0.0.1:15100/config | python3 -c '
+import json, sys
+c = json.load(sys.stdin)
+for l in c["listeners"]:
+    print("    listener %-12s %s -> %s" % (l["name"], l["address"], l["upstream"]))
+r = c.get("last_reload")
+if r:
+    print("    last_reload: " + json.dumps(r))'
+  code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:15107/via-new-listener)
+  echo "  GET http://127.0.0.1:15107/via-new-listener -> $code"
+  [ "$code" = 200 ] || reload_ok=1
+  code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:15006/after-reload)
+  echo "  GET http://127.0.0.1:15006/after-reload (the whole mesh again) -> $code"
+  [ "$code" = 200 ] || reload_ok=1
+else
+  echo "  sidecar B generation stayed at $gen_before after 5 s; see $RUN/logs/sidecar-b.log"
+  reload_ok=1
+fi
+
+# ---------------------------------------------------------------- pointers
+step "Where to look"
+cat <<EOF
+  curl -s http://127.0.0.1:15000/metrics     # sidecar A counters (Prometheus text)
+  curl -s http://127.0.0.1:15000/config      # sidecar A live config: generation, listeners, sources
+  curl -s http://127.0.0.1:15100/metrics     # sidecar B
+  curl -s http://127.0.0.1:15100/config
+  curl -s http://127.0.0.1:15006/hello       # a request through the whole mesh
+  logs:    $RUN/logs/{sidecar-a,sidecar-b,frontend-app,backend-app}.log
+  configs: $RUN/sidecar-frontend/, $RUN/sidecar-backend/ (edit a file there to hot-reload)
+EOF
+
+echo
+if [ "$traffic_ok" -ne 0 ]; then
+  bold "demo: traffic FAILED"
+  exit 1
+fi
+if [ "$reload_ok" -ne 0 ]; then
+  bold "demo: hot reload FAILED"
+  exit 1
+fi
+if [ "$KEEP" -eq 1 ]; then
+  bold "demo: OK; the mesh keeps running (stop it with: ./scripts/demo.sh --stop)"
+else
+  bold "demo: OK; stopping the mesh (run with --keep to leave it running)"
+fi

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Build weft and run every test, twice: a normal build (build/) and one with
+# AddressSanitizer and UndefinedBehaviorSanitizer (build-asan/).
+#
+# Runs scripts/setup-debian.sh first, so it works on a fresh Debian 12.
+# The last line it prints is "N passed, N failed", summed over both builds
+# from build*/meson-logs/testlog.json (OK and EXPECTEDFAIL count as passed;
+# FAIL, TIMEOUT, ERROR, UNEXPECTEDPASS and INTERRUPT as failed; SKIP as
+# neither). A build or setup that fails before any test runs counts as one
+# failure. Exits non-zero if anything failed.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 1
+
+"$ROOT/scripts/setup-debian.sh" || { echo "0 passed, 1 failed"; exit 1; }
+
+# ASan's leak checker is off: GLib keeps type, quark and thread-pool memory
+# for the life of the process by design, which LeakSanitizer reports.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+
+setup() {   # setup BUILDDIR [OPTIONS...]: configure, or reconfigure if configured
+  local dir=$1; shift
+  if [ -f "$dir/meson-private/coredata.dat" ]; then
+    meson setup --reconfigure "$dir" "$@"
+  else
+    meson setup "$dir" "$@"
+  fi
+}
+
+run_build() {   # run_build BUILDDIR [OPTIONS...]
+  local dir=$1
+  echo
+  echo "=== $dir: meson setup $*"
+  rm -f "$dir/meson-logs/testlog.json"   # never count a stale log
+  if ! setup "$@"; then
+    echo "=== $dir: meson setup failed"
+    return 1
+  fi
+  echo "=== $dir: meson test"
+  meson test -C "$dir" --print-errorlogs
+}
+
+start=$SECONDS
+run_build build
+run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false
+
+echo
+echo "=== summary ($((SECONDS - start)) s)"
+python3 - build build-asan <<'EOF'
+import json, os, sys
+
+PASSED = {"OK", "EXPECTEDFAIL"}
+FAILED = {"FAIL", "TIMEOUT", "ERROR", "UNEXPECTEDPASS", "INTERRUPT"}
+passed = failed = skipped = 0
+lines = []
+for d in sys.argv[1:]:
+    log = os.path.join(d, "meson-logs", "testlog.json")
+    if not os.path.exists(log):
+        lines.append("%s: no test log (setup or build failed) - counted as 1 failed" % d)
+        failed += 1
+        continue
+    p = f = s = 0
+    bad = []
+    with open(log) as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            t = json.loads(line)
+            r = t.get("result")
+            if r in PASSED:
+                p += 1
+            elif r == "SKIP":
+                s += 1
+            else:   # FAILED, or anything unexpected
+                f += 1
+                bad.append("%s (%s)" % (t.get("name"), r))
+    lines.append("%s: %d passed, %d failed, %d skipped%s"
+                 % (d, p, f, s, ("; failed: " + ", ".join(bad)) if bad else ""))
+    passed, failed, skipped = passed + p, failed + f, skipped + s
+for l in lines:
+    print(l)
+print("%d skipped" % skipped)
+print("%d passed, %d failed" % (passed, failed))
+sys.exit(1 if failed else 0)
+EOF
