@@ -916,16 +916,25 @@ weft_config_listener_plugins (WeftConfigLoader *l, WeftListenerConfig *listener)
     weft_config_listener_plugin (l, listener, seen, weft_node_get_item (node, i));
 }
 
-/* every key weft does not know is the settings of a plugin */
+/* every other key must be the settings of a plugin the listener lists */
 static void
-weft_config_listener_plugin_nodes (WeftListenerConfig *listener)
+weft_config_listener_plugin_nodes (WeftConfigLoader *l, WeftListenerConfig *listener)
 {
   for (guint i = 0; i < weft_node_get_length (listener->node); i++)
     {
-      const char *key = weft_node_get_scalar (weft_node_get_key (listener->node, i));
-      if (!g_strv_contains (weft_config_listener_keys, key))
-        g_hash_table_insert (listener->plugin_nodes, g_strdup (key),
-                             (gpointer) weft_node_get_value (listener->node, i));
+      const WeftNode *key_node = weft_node_get_key (listener->node, i);
+      const char *key = weft_node_get_scalar (key_node);
+      if (g_strv_contains (weft_config_listener_keys, key))
+        continue;
+      if (!g_ptr_array_find_with_equal_func (listener->plugins, key, g_str_equal, NULL))
+        {
+          weft_config_problem (l, key_node,
+                               _("unknown key '%s' in listener (not a field, nor a plugin it lists)"),
+                               key);
+          continue;
+        }
+      g_hash_table_insert (listener->plugin_nodes, g_strdup (key),
+                           (gpointer) weft_node_get_value (listener->node, i));
     }
 }
 
@@ -957,7 +966,7 @@ weft_config_parse_listener (WeftConfigLoader *l, const WeftNode *node)
   weft_config_listener_upstream (l, listener);
   weft_config_listener_plugins (l, listener);
   weft_config_parse_timeouts (l, weft_node_lookup (node, "timeouts"), &listener->timeouts);
-  weft_config_listener_plugin_nodes (listener);
+  weft_config_listener_plugin_nodes (l, listener);
 }
 
 /* ------------------------------------------------------------------ */

@@ -314,6 +314,18 @@ weft_worker_free (WeftWorker *w)
       g_free (wl);
     }
   g_ptr_array_unref (w->listeners);
+  /* the thread is joined: its generations are released from here */
+  for (guint i = 0; i < w->retiring->len; i++)
+    {
+      weft_generation_worker_fini (w->retiring->pdata[i], w->index);
+      weft_generation_unref (w->retiring->pdata[i]);
+    }
+  g_ptr_array_set_size (w->retiring, 0);
+  if (w->gen != NULL)
+    {
+      weft_generation_worker_fini (w->gen, w->index);
+      g_clear_pointer (&w->gen, weft_generation_unref);
+    }
   weft_upstream_pool_free (w->pool);
   weft_buf_pool_free (w->bufs);
   g_source_destroy (w->tick);
