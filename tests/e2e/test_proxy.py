@@ -131,7 +131,7 @@ def test_big_response_slow_reader_bounded_memory():
     """a client that does not read must not make weft buffer the body"""
     rss0 = weft.rss_kb()
     s = socket.create_connection(("127.0.0.1", port))
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
     s.sendall(b"GET /big/200000000 HTTP/1.1\r\nHost: a\r\n\r\n")
     time.sleep(1.5)
     rss1 = weft.rss_kb()

@@ -30,9 +30,10 @@ class Tap:
     def run(self, func, *args):
         name = func.__name__
         self.n += 1
+        t0 = time.monotonic()
         try:
             func(*args)
-            print(f"ok {self.n} - {name}", flush=True)
+            print(f"ok {self.n} - {name} # {time.monotonic() - t0:.2f}s", flush=True)
         except SkipTest as e:
             print(f"ok {self.n} - {name} # SKIP {e}", flush=True)
         except Exception:
