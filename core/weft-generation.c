@@ -100,6 +100,7 @@ typedef struct {
   WeftGeneration *gen;
   GPtrArray      *dirs;
   GString        *problems;
+  GHashTable     *failed;      /* plugin names already reported */
 } WeftGenBuilder;
 
 static void
@@ -155,8 +156,10 @@ weft_gen_use_plugin (WeftGenBuilder *b, const char *name, const WeftNode *where)
   WeftPluginContext ctx;
   WeftPlugin *plugin;
 
-  if (gp != NULL)
+  if (gp != NULL || g_hash_table_contains (b->failed, name))
     return gp;
+  /* whatever happens next is reported once */
+  g_hash_table_add (b->failed, g_strdup (name));
   plugin = weft_plugin_loader_get (name, b->dirs, &error);
   if (plugin == NULL)
     {
@@ -183,6 +186,7 @@ weft_gen_use_plugin (WeftGenBuilder *b, const char *name, const WeftNode *where)
       return NULL;
     }
   g_ptr_array_add (gen->plugins, gp);
+  g_hash_table_remove (b->failed, name);
   return gp;
 }
 
@@ -211,7 +215,7 @@ weft_gen_load_toplevel_plugins (WeftGenBuilder *b)
   g_hash_table_iter_init (&iter, config->plugin_nodes);
   while (g_hash_table_iter_next (&iter, &key, &value))
     {
-      if (weft_gen_find_plugin (b->gen, key) != NULL)
+      if (weft_gen_find_plugin (b->gen, key) != NULL || g_hash_table_contains (b->failed, key))
         continue;
       if (!weft_plugin_loader_exists (key, b->dirs))
         {
@@ -428,7 +432,8 @@ weft_generation_new (WeftConfig *config, guint n_workers, WeftGeneration *previo
   g_autoptr(WeftGeneration) gen = g_new0 (WeftGeneration, 1);
   g_autoptr(GString) problems = g_string_new (NULL);
   g_autoptr(GPtrArray) default_dirs = NULL;
-  WeftGenBuilder b = { gen, NULL, problems };
+  g_autoptr(GHashTable) failed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  WeftGenBuilder b = { gen, NULL, problems, failed };
 
   gen->refcount = 1;
   gen->config = config;

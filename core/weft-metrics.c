@@ -293,14 +293,14 @@ weft_metrics_render_histogram (GString *out, WeftMetricSeries *series)
         cumulative += __atomic_load_n (&series->values[(gsize) s * series->stride + b],
                                        __ATOMIC_RELAXED);
       if (b < metric->n_buckets)
-        g_ascii_dtostr (le, sizeof le, metric->buckets[b]);
+        g_ascii_formatd (le, sizeof le, "%g", metric->buckets[b]);
       else
         g_strlcpy (le, "+Inf", sizeof le);
       g_string_append_printf (out, "%s_bucket", metric->name);
       weft_metrics_append_labels (out, series, le);
       g_string_append_printf (out, " %" G_GINT64_FORMAT "\n", cumulative);
     }
-  g_ascii_dtostr (le, sizeof le, sum);
+  g_ascii_formatd (le, sizeof le, "%.15g", sum);
   g_string_append_printf (out, "%s_sum", metric->name);
   weft_metrics_append_labels (out, series, NULL);
   g_string_append_printf (out, " %s\n%s_count", le, metric->name);
