@@ -78,10 +78,13 @@ weft_framer_take (WeftFramer *f, WeftBuf *buf)
 /* small helpers                                                        */
 /* ------------------------------------------------------------------ */
 
+static WeftListener *weft_conn_listener (WeftConn *c);
+
 static gsize
 weft_conn_head_size (WeftConn *c)
 {
-  WeftListener *l = c->req.listener;
+  /* between requests, the request's listener may belong to a freed generation */
+  WeftListener *l = c->in_request ? c->req.listener : weft_conn_listener (c);
   guint max_head = l != NULL ? l->limits.max_head : 16384;
 
   return max_head + 1024 > WEFT_BUF_SMALL ? WEFT_BUF_LARGE : WEFT_BUF_SMALL;
@@ -188,6 +191,9 @@ weft_conn_end_request (WeftConn *c, gboolean run_log)
   c->up_out = NULL;
   c->in_request = FALSE;
   c->ep_set = NULL;
+  req->listener = NULL;
+  req->gen = NULL;
+  req->upstream = NULL;
   gen->workers[c->worker->index].inflight--;
   weft_worker_gen_released (c->worker, gen);
 }

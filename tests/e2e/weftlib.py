@@ -315,14 +315,20 @@ class Weft:
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
         if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("weft did not exit after SIGTERM")
+            rc = self.proc.returncode if self.proc else None
+        else:
+            self.proc.send_signal(sig)
+            try:
+                rc = self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("weft did not exit after SIGTERM")
+        # a sanitizer build reports here: any report fails the test
+        log = self.logs()
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            check(marker not in log, f"sanitizer report:\n{log[-4000:]}")
+        return rc
 
     def rss_kb(self, field="VmRSS"):
         for line in open(f"/proc/{self.proc.pid}/status"):
