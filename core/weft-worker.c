@@ -473,11 +473,42 @@ weft_worker_close_listener (WeftWorker *w, WeftWorkerListener *wl)
   wl->closed = TRUE;
 }
 
+typedef struct {
+  WeftWorker *worker;
+  guint       id;
+} WeftDrainTimer;
+
+/* the drain timeout of a removed listener: whatever is left is closed */
+static gboolean
+weft_worker_listener_drained (gpointer data)
+{
+  WeftDrainTimer *t = data;
+  WeftWorker *w = t->worker;
+  WeftConn *next;
+  guint n = 0;
+
+  for (WeftConn *c = w->conns; c != NULL; c = next)
+    {
+      next = c->next;
+      if (c->wl->id != t->id)
+        continue;
+      weft_conn_abort (c);
+      n++;
+    }
+  if (n > 0)
+    weft_log (WEFT_LOG_WARNING, "worker", "drain timeout of a removed listener: closed %u "
+              "connections", n);
+  weft_worker_batch_done (w);
+  return G_SOURCE_REMOVE;
+}
+
 static gboolean
 weft_worker_listener_remove_cb (gpointer data)
 {
   WeftWorkerMsg *msg = data;
   WeftWorker *w = msg->worker;
+  WeftDrainTimer *t = g_new0 (WeftDrainTimer, 1);
+  GSource *timer;
 
   /* the record stays: its connections point at it until they close */
   for (guint i = 0; i < w->listeners->len; i++)
@@ -486,6 +517,12 @@ weft_worker_listener_remove_cb (gpointer data)
       if (wl->id == msg->id)
         weft_worker_close_listener (w, wl);
     }
+  t->worker = w;
+  t->id = msg->id;
+  timer = g_timeout_source_new (w->gen != NULL ? w->gen->config->timeouts.drain_ms : 30000);
+  g_source_set_callback (timer, weft_worker_listener_drained, t, g_free);
+  g_source_attach (timer, w->context);
+  g_source_unref (timer);
   return G_SOURCE_REMOVE;
 }
 

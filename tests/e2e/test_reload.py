@@ -249,6 +249,35 @@ def test_listener_diff():
     check(not refused, f"the unchanged listener refused {len(refused)} connects: {refused[:3]}")
 
 
+def test_removed_listener_drain_timeout():
+    """connections of a removed listener get timeouts.drain, then close"""
+    d = tempfile.mkdtemp(prefix="weft-drain-")
+    port, admin, port2 = free_port(), free_port(), free_port()
+    path = os.path.join(d, "weft.yaml")
+    extra = [{"name": "second", "address": f"127.0.0.1:{port2}", "upstream": "app"}]
+    drain = "timeouts: {drain: 1s, request: 30s}\n"
+    open(path, "w").write(cfg(port, admin, A, extra, extra=drain))
+    w = Weft(config_dir=d)
+    w.admin_port = admin
+    w.start()
+    try:
+        s = socket.create_connection(("127.0.0.1", port2), timeout=10)
+        s.sendall(b"GET /slow/8000 HTTP/1.1\r\nHost: a\r\n\r\n")
+        time.sleep(0.2)
+        open(path, "w").write(cfg(port, admin, A, extra=drain))
+        t0 = time.monotonic()
+        try:
+            data = s.recv(100)
+        except ConnectionResetError:
+            data = b""
+        took = time.monotonic() - t0
+        check(data == b"", f"got {data!r}")
+        check(0.8 < took < 4, f"closed after {took:.1f}s with a 1s drain timeout")
+        check(serving(port, "A"), "the kept listener must be unaffected")
+    finally:
+        w.stop()
+
+
 def test_tunnel_survives_reloads():
     d = tempfile.mkdtemp(prefix="weft-ws-")
     port, admin = free_port(), free_port()
@@ -317,6 +346,7 @@ def test_plugin_state_survives_and_new_plugin_on_reload():
 tap = Tap()
 for t in [test_kubelet_updates_under_load, test_bad_config_keeps_old_live,
           test_plain_file_in_place_and_rename, test_sighup_and_burst, test_listener_diff,
+          test_removed_listener_drain_timeout,
           test_tunnel_survives_reloads, test_plugin_state_survives_and_new_plugin_on_reload]:
     tap.run(t)
 A.stop()
