@@ -64,9 +64,9 @@ main (int argc, char **argv)
   gboolean version = FALSE;
   g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
-  const GOptionEntry entries[] = {
-    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
-      N_("Configuration file or directory (default: " WEFT_SYSCONFDIR "/weft)"), N_("PATH") },
+  g_autofree char *config_help = NULL;
+  GOptionEntry entries[] = {
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path, NULL, N_("PATH") },
     { "check", 0, 0, G_OPTION_ARG_NONE, &check,
       N_("Validate the configuration and exit; binds nothing"), NULL },
     { "log-level", 'l', 0, G_OPTION_ARG_STRING, &log_level,
@@ -85,6 +85,10 @@ main (int argc, char **argv)
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 
+  /* the default path is filled in at run time, so translators see one string */
+  config_help = g_strdup_printf (_("Configuration file or directory (default: %s)"),
+                                 WEFT_SYSCONFDIR "/weft");
+  entries[0].description = config_help;
   context = g_option_context_new (NULL);
   g_option_context_set_summary (context, _("weft: a service-mesh sidecar proxy."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
