@@ -59,6 +59,17 @@ weft_worker_timeout_add (guint interval_ms, GSourceFunc func, gpointer data)
 }
 
 void
+weft_worker_timeout_remove (guint id)
+{
+  GMainContext *context = weft_worker_current != NULL ? weft_worker_current->context
+                                                      : weft_main_context;
+  GSource *source = id != 0 ? g_main_context_find_source_by_id (context, id) : NULL;
+
+  if (source != NULL)
+    g_source_destroy (source);
+}
+
+void
 weft_main_invoke (GSourceFunc func, gpointer data)
 {
   g_main_context_invoke (weft_main_context, func, data);

@@ -368,6 +368,9 @@ void            weft_shared_unlock (void);
 gint            weft_worker_get_index (void);
 /* a timer on the calling worker's loop (or the main loop from the main thread) */
 guint           weft_worker_timeout_add (guint interval_ms, GSourceFunc func, gpointer data);
+/* removes a timer weft_worker_timeout_add() made, from the same thread
+ * (g_source_remove() would look in the wrong context) */
+void            weft_worker_timeout_remove (guint id);
 /* run @func on the main thread, which may block */
 void            weft_main_invoke   (GSourceFunc func, gpointer data);
 

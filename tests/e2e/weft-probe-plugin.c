@@ -169,7 +169,7 @@ probe_worker_fini (gpointer config, gpointer data)
   ProbeWorker *pw = data;
 
   (void) config;
-  g_source_remove (pw->timer);
+  weft_worker_timeout_remove (pw->timer);
   g_free (pw);
 }
 

@@ -186,6 +186,8 @@ class Backend:
             head = (f"HTTP/1.1 200 OK\r\nx-backend: {self.name}\r\n"
                     f"content-length: {n}\r\n\r\n").encode()
             c.sendall(head)
+            if method == "HEAD":         # a correct server sends no body to HEAD
+                return hmap.get("connection", "").lower() != "close"
             block = b"x" * 65536
             left = n
             while left > 0:
