@@ -16,6 +16,8 @@ PACKAGES=(
   # tests and demo
   python3 curl inotify-tools locales procps iproute2 iptables
   systemd            # systemd-analyze, for the unit-file check
+  prometheus         # promtool, which checks /metrics (installed without recommends)
+  make               # the out-of-tree plugin example is built with make
   # benchmarks
   wrk nginx-light haproxy
 )

@@ -347,10 +347,11 @@ def test_metrics_format():
     check(m['weft_requests_total{listener="inbound",code="2xx"}'] >= 10)
     import shutil
     import subprocess
-    if shutil.which("promtool"):
-        p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
-                           capture_output=True)
-        check(p.returncode == 0, p.stdout + p.stderr)
+    # scripts/setup-debian.sh installs promtool (Debian's prometheus package)
+    check(shutil.which("promtool"), "promtool is missing: run scripts/setup-debian.sh")
+    p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
+                       capture_output=True)
+    check(p.returncode == 0, p.stdout + p.stderr)
 
 
 def test_many_idle_connections_do_not_slow_down():
