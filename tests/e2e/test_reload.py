@@ -32,6 +32,17 @@ def generation(w):
     return w.config()["generation"]
 
 
+def start_on_file(prefix, port, admin, text):
+    """a weft on a directory holding one plain weft.yaml"""
+    d = tempfile.mkdtemp(prefix=prefix)
+    path = os.path.join(d, "weft.yaml")
+    open(path, "w").write(text)
+    w = Weft(config_dir=d)
+    w.admin_port = admin
+    w.start()
+    return w, path
+
+
 class Load:
     """@n keep-alive clients hammering @port until stopped."""
 
@@ -175,13 +186,8 @@ def test_plain_file_in_place_and_rename():
 
 
 def test_sighup_and_burst():
-    d = tempfile.mkdtemp(prefix="weft-hup-")
     port, admin = free_port(), free_port()
-    path = os.path.join(d, "weft.yaml")
-    open(path, "w").write(cfg(port, admin, A))
-    w = Weft(config_dir=d)
-    w.admin_port = admin
-    w.start()
+    w, path = start_on_file("weft-hup-", port, admin, cfg(port, admin, A))
     try:
         gen = generation(w)
         w.proc.send_signal(signal.SIGHUP)
@@ -200,14 +206,9 @@ def test_sighup_and_burst():
 def test_listener_diff():
     """unchanged listeners keep their sockets (no refused connect during
     reloads), new ones open, removed ones stop and drain"""
-    d = tempfile.mkdtemp(prefix="weft-diff-")
     port, admin, port2 = free_port(), free_port(), free_port()
-    path = os.path.join(d, "weft.yaml")
     extra = [{"name": "second", "address": f"127.0.0.1:{port2}", "upstream": "app"}]
-    open(path, "w").write(cfg(port, admin, A))
-    w = Weft(config_dir=d)
-    w.admin_port = admin
-    w.start()
+    w, path = start_on_file("weft-diff-", port, admin, cfg(port, admin, A))
     refused = []
     stop = False
 
@@ -251,15 +252,10 @@ def test_listener_diff():
 
 def test_removed_listener_drain_timeout():
     """connections of a removed listener get timeouts.drain, then close"""
-    d = tempfile.mkdtemp(prefix="weft-drain-")
     port, admin, port2 = free_port(), free_port(), free_port()
-    path = os.path.join(d, "weft.yaml")
     extra = [{"name": "second", "address": f"127.0.0.1:{port2}", "upstream": "app"}]
     drain = "timeouts: {drain: 1s, request: 30s}\n"
-    open(path, "w").write(cfg(port, admin, A, extra, extra=drain))
-    w = Weft(config_dir=d)
-    w.admin_port = admin
-    w.start()
+    w, path = start_on_file("weft-drain-", port, admin, cfg(port, admin, A, extra, extra=drain))
     try:
         s = socket.create_connection(("127.0.0.1", port2), timeout=10)
         s.sendall(b"GET /slow/8000 HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -279,13 +275,8 @@ def test_removed_listener_drain_timeout():
 
 
 def test_tunnel_survives_reloads():
-    d = tempfile.mkdtemp(prefix="weft-ws-")
     port, admin = free_port(), free_port()
-    path = os.path.join(d, "weft.yaml")
-    open(path, "w").write(cfg(port, admin, A))
-    w = Weft(config_dir=d)
-    w.admin_port = admin
-    w.start()
+    w, path = start_on_file("weft-ws-", port, admin, cfg(port, admin, A))
     try:
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
         s.sendall(b"GET /upgrade HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n"
@@ -317,13 +308,8 @@ def test_tunnel_survives_reloads():
 
 
 def test_plugin_state_survives_and_new_plugin_on_reload():
-    d = tempfile.mkdtemp(prefix="weft-plugin-reload-")
     port, admin = free_port(), free_port()
-    path = os.path.join(d, "weft.yaml")
-    open(path, "w").write(cfg(port, admin, A))
-    w = Weft(config_dir=d)
-    w.admin_port = admin
-    w.start()
+    w, path = start_on_file("weft-plugin-reload-", port, admin, cfg(port, admin, A))
     try:
         check(request(port, path="/probe/local")[1].get("x-backend") == "A",
               "no plugin yet: the path goes upstream")
