@@ -38,6 +38,12 @@ run_build() {   # run_build BUILDDIR [OPTIONS...]
     echo "=== $dir: meson setup failed"
     return 1
   fi
+  # everything, not only what meson test would build: the SDK test installs
+  echo "=== $dir: build"
+  if ! ninja -C "$dir"; then
+    echo "=== $dir: build failed"
+    return 1
+  fi
   echo "=== $dir: meson test"
   meson test -C "$dir" --print-errorlogs
 }
