@@ -294,6 +294,46 @@ def test_keepalive_race_retried():
         racer.close()
 
 
+def test_dns_endpoint():
+    """an endpoint by name is resolved off the workers and balanced to"""
+    lp, ap = free_port(), free_port()
+    w = Weft(config_yaml([{"name": "d", "address": f"127.0.0.1:{lp}", "upstream": "named"}],
+                         {"named": [f"localhost:{app.port}"]}, ap))
+    w.start()
+    try:
+        wait_for(lambda: request(lp)[0] == 200, 5, what="the DNS endpoint to serve")
+        eps = w.config()["upstreams"][0]["endpoints"]
+        check(any(e.endswith(f":{app.port}") for e in eps), eps)
+    finally:
+        w.stop()
+
+
+def test_connect_timeout():
+    """a SYN that is dropped: 504 upstream_connect_timeout after timeouts.connect"""
+    import shutil
+    import subprocess
+    blackhole = free_port()
+    rule = ["-p", "tcp", "--dport", str(blackhole), "-j", "DROP"]
+    if shutil.which("iptables") is None or subprocess.run(
+            ["iptables", "-I", "INPUT"] + rule, capture_output=True).returncode != 0:
+        from weftlib import SkipTest
+        raise SkipTest("iptables cannot drop packets here")
+    lp, ap = free_port(), free_port()
+    w = Weft(config_yaml([{"name": "c", "address": f"127.0.0.1:{lp}", "upstream": "bh",
+                           "raw": "    timeouts: {connect: 500ms}\n"}],
+                         {"bh": [f"127.0.0.1:{blackhole}"]}, ap))
+    w.start()
+    try:
+        t0 = time.monotonic()
+        st, h, _ = request(lp)
+        took = time.monotonic() - t0
+        check(st == 504 and h["x-weft-error"] == "upstream_connect_timeout", (st, h))
+        check(0.4 < took < 2.5, f"took {took:.2f}s with a 500ms connect timeout")
+    finally:
+        subprocess.run(["iptables", "-D", "INPUT"] + rule, capture_output=True)
+        w.stop()
+
+
 def test_slowloris_header_timeout():
     s = socket.create_connection(("127.0.0.1", port_slow), timeout=5)
     s.sendall(b"GET /echo HTTP/1.1\r\nHost: a\r\n")
@@ -379,6 +419,7 @@ for t in [test_proxies_a_request, test_forwarding_headers, test_hop_by_hop_remov
           test_head_request, test_expect_continue, test_upgrade_tunnel, test_502_refused,
           test_503_no_upstream, test_504_timeout, test_unhealthy_endpoint_skipped,
           test_all_unhealthy_still_tried_then_503, test_keepalive_race_retried,
+          test_dns_endpoint, test_connect_timeout,
           test_slowloris_header_timeout, test_client_idle_timeout, test_admin_endpoints,
           test_metrics_format, test_many_idle_connections_do_not_slow_down]:
     tap.run(t)
