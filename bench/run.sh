@@ -1,0 +1,449 @@
+#!/usr/bin/env bash
+# weft benchmark: weft vs nginx vs HAProxy as keep-alive reverse proxies in
+# front of the same backend. See bench/README.md for what is measured and how.
+#
+# Usage: bench/run.sh            (run as root, or with sudo available, if
+#                                 packages are missing)
+# Knobs (environment): DURATION=10 WARMUP=1 RUNS=3 PORT_BASE=18080
+#                      BASELINE=1 (also load the backend directly, no proxy)
+#                      BUILD_DIR=bench/.build-release
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$BENCH_DIR/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$BENCH_DIR/.build-release}
+DURATION=${DURATION:-10}   # seconds per measured wrk run
+WARMUP=${WARMUP:-1}        # seconds of unmeasured load before each measurement
+RUNS=${RUNS:-3}            # every reported number is the median over RUNS runs
+BASELINE=${BASELINE:-1}
+PORT_BASE=${PORT_BASE:-18080}
+
+PORT_BACKEND=$PORT_BASE
+PORT_NGINX=$((PORT_BASE + 1))
+PORT_HAPROXY=$((PORT_BASE + 2))
+PORT_WEFT=$((PORT_BASE + 3))
+PORT_WEFT_ADMIN=$((PORT_BASE + 20))
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---------------------------------------------------------------- packages
+ensure_packages() {
+  local missing=() p
+  for p in haproxy wrk meson ninja-build pkg-config curl libglib2.0-dev libsoup-3.0-dev \
+           libgnutls28-dev libjson-glib-dev libyaml-dev libnghttp2-dev; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  # either nginx flavour will do; nginx-light is the smaller one
+  if ! dpkg-query -W -f='${Status}' nginx-light 2>/dev/null | grep -q 'install ok installed' &&
+     ! dpkg-query -W -f='${Status}' nginx 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=(nginx-light)
+  fi
+  if ((${#missing[@]})); then
+    log "installing missing packages: ${missing[*]}"
+    local sudo=()
+    ((EUID == 0)) || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+  command -v nginx >/dev/null || PATH=$PATH:/usr/sbin
+  command -v nginx >/dev/null && command -v haproxy >/dev/null && command -v wrk >/dev/null ||
+    die "nginx, haproxy or wrk not found after install"
+}
+
+# ---------------------------------------------------------------- processes
+STARTED=()   # every pid this script started; the EXIT trap stops them all
+WORK=""
+
+is_alive() {  # alive and not a zombie
+  [[ -r /proc/$1/stat ]] || return 1
+  local st; st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+  [[ -n $st && $st != Z ]]
+}
+
+children_of() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ' || true; }
+
+stop_pid() {
+  local pid=$1 i kids
+  is_alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
+  kids=$(children_of "$pid")
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do is_alive "$pid" || break; sleep 0.1; done
+  if is_alive "$pid"; then
+    log "pid $pid did not stop on SIGTERM within 10 s; sending SIGKILL"
+    for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+  # workers of a master that died first would be orphans: stop them too
+  for k in $kids; do is_alive "$k" && kill -KILL "$k" 2>/dev/null || true; done
+}
+
+cleanup() {
+  local rc=$? pid
+  for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
+  [[ -n $WORK && -d $WORK && ${KEEP_WORK:-0} != 1 ]] && rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start <logfile> <cmd...>: runs cmd in the background, sets START_PID
+start() {
+  local logf=$1; shift
+  "$@" >"$logf" 2>&1 &
+  START_PID=$!
+  STARTED+=("$START_PID")
+}
+
+wait_http_200() {  # url, pid to watch
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1" 2>/dev/null) == 200 ]] && return 0
+    is_alive "$2" || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+port_free() { [[ -z $(ss -ltnH "sport = :$1" 2>/dev/null) ]]; }
+
+# ---------------------------------------------------------------- /proc sampling
+# all processes of a proxy: its main pid and its direct children (nginx and
+# haproxy workers); weft is one process (a main thread and worker threads)
+proc_pids() { echo "$1"; children_of "$1"; }
+
+cpu_ticks() {  # utime+stime of every process (all its threads) in ticks
+  local total=0 p f
+  for p in $(proc_pids "$1"); do
+    f=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+    # after "pid (comm) " field 1 is state; utime/stime are fields 12/13
+    total=$((total + $(cut -d' ' -f12 <<<"$f") + $(cut -d' ' -f13 <<<"$f")))
+  done
+  echo "$total"
+}
+
+mem_kb() {  # sum of VmRSS, RssAnon (from status) and Pss (smaps_rollup), kB
+  local rss=0 anon=0 pss=0 p v
+  for p in $(proc_pids "$1"); do
+    v=$(awk '/^VmRSS:/{print $2}' "/proc/$p/status" 2>/dev/null) && rss=$((rss + ${v:-0}))
+    v=$(awk '/^RssAnon:/{print $2}' "/proc/$p/status" 2>/dev/null) && anon=$((anon + ${v:-0}))
+    v=$(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null) && pss=$((pss + ${v:-0}))
+  done
+  echo "$rss $anon $pss"
+}
+
+nprocs() { proc_pids "$1" | grep -c .; }
+
+# The machine may be shared. To show how much that disturbed a run, sample
+# the whole machine's busy (user+nice+system+steal) and total CPU ticks
+# (/proc/stat) and subtract what the benchmark itself used (target, backend,
+# and wrk via `times`). irq/softirq time is left out of "busy": loopback
+# networking runs there and is not charged to any process.
+machine_ticks() { awk '/^cpu /{print $2+$3+$4+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+own_children_ticks() {  # CPU of this shell's reaped children (wrk, curl), ticks
+  times >"$WORK/times"
+  awk -v hz="$HZ" 'function s(x, a) { sub(/s$/, "", x); split(x, a, "m"); return a[1] * 60 + a[2] }
+                   NR == 2 { printf "%d\n", (s($1) + s($2)) * hz }' "$WORK/times"
+}
+snap() {  # snap <target pid> -> "busy total target backend children"
+  local tp=0
+  [[ $1 != "$BACKEND_PID" ]] && tp=$(cpu_ticks "$1")
+  echo "$(machine_ticks) $tp $(cpu_ticks "$BACKEND_PID") $(own_children_ticks)"
+}
+foreign_pct() {  # foreign_pct "<snap before>" "<snap after>" -> % of all cores used by others
+  awk -v a="$1" -v b="$2" 'BEGIN{ split(a, x, " "); split(b, y, " ")
+    other = (y[1]-x[1]) - (y[3]-x[3]) - (y[4]-x[4]) - (y[5]-x[5]); if (other < 0) other = 0
+    printf "%.0f", 100 * other / (y[2]-x[2]) }'
+}
+
+# ---------------------------------------------------------------- configs
+write_configs() {
+  mkdir -p "$WORK"/{backend,nginx,haproxy,weft}
+  # backend: nginx, 1 worker, fixed 19-byte body, no logging, unlimited keep-alive
+  cat >"$WORK/backend/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $WORK/backend/nginx.pid;
+error_log $WORK/backend/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+  client_body_temp_path $WORK/backend/tmp;
+  server {
+    listen 127.0.0.1:$PORT_BACKEND backlog=4096;
+    location = /nginx_status { stub_status; }
+    location / { default_type text/plain; return 200 "hello from backend\n"; }
+  }
+}
+EOF
+  # nginx as a reverse proxy: 1 worker, keep-alive pool to the backend
+  cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+  client_body_temp_path $WORK/nginx/tmp-body;
+  proxy_temp_path $WORK/nginx/tmp-proxy;
+  upstream backend {
+    server 127.0.0.1:$PORT_BACKEND;
+    keepalive 128;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:$PORT_NGINX backlog=4096;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+EOF
+  # HAProxy: master-worker mode (as the Debian unit runs it), 1 thread,
+  # HTTP mode with keep-alive on both sides (the default)
+  cat >"$WORK/haproxy/haproxy.cfg" <<EOF
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  option http-keep-alive
+  timeout connect 5s
+  timeout client 75s
+  timeout server 75s
+  timeout http-keep-alive 75s
+frontend fe
+  bind 127.0.0.1:$PORT_HAPROXY
+  default_backend be
+backend be
+  server backend 127.0.0.1:$PORT_BACKEND
+EOF
+  # weft: its config alone in its own directory (weft watches the directory)
+  cat >"$WORK/weft/weft.yaml" <<EOF
+admin:
+  address: 127.0.0.1:$PORT_WEFT_ADMIN
+workers: 1
+listeners:
+  - name: inbound
+    address: 127.0.0.1:$PORT_WEFT
+    upstream: backend
+upstreams:
+  - name: backend
+    endpoints: [127.0.0.1:$PORT_BACKEND]
+EOF
+}
+
+WEFT_BIN=""
+start_target() {  # name -> START_PID, TARGET_PORT
+  case $1 in
+    nginx)
+      start "$WORK/nginx/out.log" nginx -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf"
+      TARGET_PORT=$PORT_NGINX ;;
+    haproxy)
+      start "$WORK/haproxy/out.log" haproxy -W -db -f "$WORK/haproxy/haproxy.cfg"
+      TARGET_PORT=$PORT_HAPROXY ;;
+    weft)
+      start "$WORK/weft/out.log" "$WEFT_BIN" --config "$WORK/weft/weft.yaml" --log-level warning
+      TARGET_PORT=$PORT_WEFT
+      wait_http_200 "http://127.0.0.1:$PORT_WEFT_ADMIN/ready" "$START_PID" ||
+        die "weft did not become ready; log: $(cat "$WORK/weft/out.log")" ;;
+  esac
+  wait_http_200 "http://127.0.0.1:$TARGET_PORT/" "$START_PID" ||
+    die "$1 does not answer 200 on port $TARGET_PORT; log: $(cat "$WORK/$1/out.log" 2>/dev/null)"
+}
+
+backend_accepts() {
+  curl -s --max-time 2 "http://127.0.0.1:$PORT_BACKEND/nginx_status" | awk 'NR==3{print $1}'
+}
+
+# run_wrk <conns> <port> <seconds> -> sets W_* from the report.lua line
+run_wrk() {
+  local out line kv
+  out=$(wrk -t1 -c"$1" -d"$3"s --latency -s "$BENCH_DIR/report.lua" "http://127.0.0.1:$2/" 2>&1) ||
+    die "wrk failed: $out"
+  printf '%s\n' "$out" >>"$WORK/wrk.log"
+  line=$(grep '^BENCH ' <<<"$out") || die "no BENCH line in wrk output: $out"
+  for kv in ${line#BENCH }; do printf -v "W_${kv%%=*}" '%s' "${kv#*=}"; done
+  W_errors=$((W_connect + W_read + W_write + W_status + W_timeout))
+}
+
+declare -A R   # R[target:metric] = space-separated values, one per run
+add() { R[$1:$2]="${R[$1:$2]:-}${R[$1:$2]:+ }$3"; }
+
+median() {
+  tr ' ' '\n' <<<"$1" | awk NF | sort -g |
+    awk '{a[NR]=$1} END{ if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'
+}
+
+# measure_one <target> <run#>
+measure_one() {
+  local t=$1 run=$2 pid port cpu0 cpu1 acc0 acc1 rss anon pss errs64 s0 s1
+  if [[ $t == backend ]]; then
+    pid=$BACKEND_PID; port=$PORT_BACKEND
+  else
+    start_target "$t"; pid=$START_PID; port=$TARGET_PORT
+    sleep 1
+    read -r rss anon pss <<<"$(mem_kb "$pid")"
+    add "$t" rss_idle "$rss"; add "$t" anon_idle "$anon"; add "$t" pss_idle "$pss"
+    add "$t" nprocs "$(nprocs "$pid")"
+    add "$t" threads "$(awk '/^Threads:/{print $2}' "/proc/$pid/status")"
+  fi
+
+  # throughput at 64 connections; CPU of all the target's processes over it
+  run_wrk 64 "$port" "$WARMUP" >/dev/null
+  acc0=$(backend_accepts); s0=$(snap "$pid"); cpu0=$(cpu_ticks "$pid")
+  run_wrk 64 "$port" "$DURATION"
+  cpu1=$(cpu_ticks "$pid"); s1=$(snap "$pid"); acc1=$(backend_accepts)
+  add "$t" foreign64 "$(foreign_pct "$s0" "$s1")"
+  local rps cpu_us upc
+  rps=$(awk -v r="$W_requests" -v d="$W_duration_us" 'BEGIN{printf "%.0f", r / (d / 1e6)}')
+  cpu_us=$(awk -v c=$((cpu1 - cpu0)) -v hz="$HZ" -v r="$W_requests" 'BEGIN{printf "%.3f", c * 1e6 / hz / r}')
+  upc=$((acc1 - acc0))
+  add "$t" rps "$rps"; add "$t" cpu_us "$cpu_us"; add "$t" errors64 "$W_errors"; add "$t" upconns "$upc"
+  errs64=$W_errors
+
+  # latency at 1 connection (the 64-connection run above was its warm-up)
+  s0=$(snap "$pid"); cpu0=$(cpu_ticks "$pid")
+  run_wrk 1 "$port" "$DURATION"
+  cpu1=$(cpu_ticks "$pid"); s1=$(snap "$pid")
+  add "$t" foreign1 "$(foreign_pct "$s0" "$s1")"
+  add "$t" p50 "$W_p50_us"; add "$t" p99 "$W_p99_us"; add "$t" errors1 "$W_errors"
+  add "$t" cpu_us_c1 "$(awk -v c=$((cpu1 - cpu0)) -v hz="$HZ" -v r="$W_requests" 'BEGIN{printf "%.3f", c * 1e6 / hz / r}')"
+
+  if [[ $t != backend ]]; then
+    sleep 1
+    read -r rss anon pss <<<"$(mem_kb "$pid")"
+    add "$t" rss_load "$rss"; add "$t" anon_load "$anon"
+    is_alive "$pid" || die "$t died during the run; log: $(cat "$WORK/$t/out.log")"
+    stop_pid "$pid"
+  fi
+  log "run $run $t: $rps req/s @64, cpu $cpu_us us/req, backend conns opened $upc; p50 $W_p50_us us, p99 $W_p99_us us @1; wrk errors $errs64 + $W_errors; other load ${R[$t:foreign64]##* }% / ${R[$t:foreign1]##* }%"
+}
+
+# ---------------------------------------------------------------- main
+main() {
+  ensure_packages
+  HZ=$(getconf CLK_TCK)
+
+  log "building weft (release) in $BUILD_DIR"
+  if [[ ! -f $BUILD_DIR/build.ninja ]]; then
+    meson setup "$BUILD_DIR" "$REPO" --buildtype=release -Dtests=false >/dev/null
+  else
+    meson configure "$BUILD_DIR" -Dbuildtype=release -Dtests=false >/dev/null
+  fi
+  ninja -C "$BUILD_DIR" core/weft >/dev/null
+  WEFT_BIN=$BUILD_DIR/core/weft
+
+  for p in "$PORT_BACKEND" "$PORT_NGINX" "$PORT_HAPROXY" "$PORT_WEFT" "$PORT_WEFT_ADMIN"; do
+    port_free "$p" || die "port $p is in use; set PORT_BASE to another base"
+  done
+
+  WORK=$(mktemp -d /tmp/weft-bench.XXXXXX)
+  write_configs
+  local load_before; load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+  local t0=$SECONDS
+
+  start "$WORK/backend/out.log" nginx -p "$WORK/backend" -e "$WORK/backend/error.log" -c "$WORK/backend/nginx.conf"
+  BACKEND_PID=$START_PID
+  wait_http_200 "http://127.0.0.1:$PORT_BACKEND/" "$BACKEND_PID" || die "backend did not start: $(cat "$WORK/backend/out.log")"
+
+  local targets=(weft nginx haproxy) order run i n
+  ((BASELINE)) && targets+=(backend)
+  n=${#targets[@]}
+  for ((run = 1; run <= RUNS; run++)); do
+    # rotate the order every run so slow drift does not favour one proxy
+    order=()
+    for ((i = 0; i < n; i++)); do order+=("${targets[(i + run - 1) % n]}"); done
+    for t in "${order[@]}"; do measure_one "$t" "$run"; done
+  done
+  local load_after; load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+  report "$load_before" "$load_after" $((SECONDS - t0))
+}
+
+# ---------------------------------------------------------------- report
+fmt_mib() { awk -v k="$1" 'BEGIN{printf "%.2f", k / 1024}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b == 0) print "n/a"; else printf "%.2fx", a / b }'; }
+sumv() { tr ' ' '\n' <<<"$1" | awk '{s+=$1} END{print s+0}'; }
+
+report() {
+  local load_before=$1 load_after=$2 elapsed=$3 out t
+  local commit dirty=""
+  commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  [[ -n $(git -C "$REPO" status --porcelain -- core include meson.build 2>/dev/null) ]] && dirty=" (working tree with uncommitted changes under core/ or include/)"
+  local cpu_model; cpu_model=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
+  local stamp; stamp=$(date +%Y-%m-%d-%H%M%S)
+  out="$BENCH_DIR/results/$stamp.md"
+  mkdir -p "$BENCH_DIR/results"
+
+  declare -A M
+  for t in weft nginx haproxy backend; do
+    for m in rps p50 p99 cpu_us cpu_us_c1 rss_idle anon_idle pss_idle rss_load anon_load upconns; do
+      M[$t:$m]=$(median "${R[$t:$m]:-}")
+    done
+  done
+
+  {
+    echo "# weft benchmark, $(date '+%Y-%m-%d %H:%M %Z')"
+    echo
+    echo "- machine: $(nproc) cores ($cpu_model), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
+    echo "- weft $commit$dirty, built with \`meson setup --buildtype=release\`; $(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | awk '{print "HAProxy " $3}'); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
+    echo "- 1 worker each; backend: nginx, 1 worker, fixed 19-byte 200 response; wrk -t1, ${DURATION} s per measured run after ${WARMUP} s warm-up"
+    echo "- every number is the median of $RUNS runs (each run starts the proxy afresh); load average before/after: $load_before / $load_after; took ${elapsed} s"
+    local allf; allf="${R[weft:foreign64]} ${R[weft:foreign1]} ${R[nginx:foreign64]} ${R[nginx:foreign1]} ${R[haproxy:foreign64]} ${R[haproxy:foreign1]} ${R[backend:foreign64]:-} ${R[backend:foreign1]:-}"
+    echo "- CPU used by processes outside the benchmark during the measured runs, as % of all cores: median $(median "$allf")%, max $(tr ' ' '\n' <<<"$allf" | awk NF | sort -g | tail -1)% (0 on a quiet machine)"
+    echo
+    echo "| proxy | processes | req/s @64 conns | p50 @1 conn (µs) | p99 @1 conn (µs) | CPU µs/req @64 | CPU µs/req @1 | RSS idle (MiB) | RssAnon idle (MiB) | PSS idle (MiB) | RSS after load (MiB) | RssAnon after load (MiB) | wrk errors |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    for t in weft nginx haproxy; do
+      local np; np=$(median "${R[$t:nprocs]}")
+      local desc; desc="1 ($(median "${R[$t:threads]}") threads)"
+      [[ $t != weft ]] && desc="$np (master+worker, summed)"
+      echo "| $t | $desc | ${M[$t:rps]} | ${M[$t:p50]} | ${M[$t:p99]} | ${M[$t:cpu_us]} | ${M[$t:cpu_us_c1]} | $(fmt_mib "${M[$t:rss_idle]}") | $(fmt_mib "${M[$t:anon_idle]}") | $(fmt_mib "${M[$t:pss_idle]}") | $(fmt_mib "${M[$t:rss_load]}") | $(fmt_mib "${M[$t:anon_load]}") | $(( $(sumv "${R[$t:errors64]}") + $(sumv "${R[$t:errors1]}") )) |"
+    done
+    if ((BASELINE)); then
+      echo "| *backend direct, no proxy* | – | ${M[backend:rps]} | ${M[backend:p50]} | ${M[backend:p99]} | – | – | – | – | – | – | – | $(( $(sumv "${R[backend:errors64]}") + $(sumv "${R[backend:errors1]}") )) |"
+    fi
+    echo
+    echo "Ratios (weft / other; for req/s higher is better, for everything else lower is better):"
+    echo
+    echo "| metric | weft/nginx | weft/haproxy |"
+    echo "|---|---|---|"
+    for m in rps:req/s p50:p50 p99:p99 cpu_us:"CPU µs/req @64" cpu_us_c1:"CPU µs/req @1" rss_idle:"RSS idle" anon_idle:"RssAnon idle" pss_idle:"PSS idle" rss_load:"RSS after load" anon_load:"RssAnon after load"; do
+      echo "| ${m#*:} | $(ratio "${M[weft:${m%%:*}]}" "${M[nginx:${m%%:*}]}") | $(ratio "${M[weft:${m%%:*}]}" "${M[haproxy:${m%%:*}]}") |"
+    done
+    echo
+    echo "Targets (1 MiB = 1024 kB as /proc reports it):"
+    echo
+    awk -v w="${M[weft:cpu_us]}" -v n="${M[nginx:cpu_us]}" 'BEGIN{r=w/n; printf "- CPU per request <= 1.0x nginx: %.2fx -> %s\n", r, (r <= 1.0 ? "met" : sprintf("MISSED by %.0f%%", (r - 1) * 100))}'
+    awk -v k="${M[weft:rss_idle]}" 'BEGIN{m=k/1024; printf "- idle RSS <= 10 MiB: %.2f MiB -> %s\n", m, (m <= 10 ? "met" : sprintf("MISSED by %.2f MiB", m - 10))}'
+    awk -v k="${M[weft:anon_idle]}" 'BEGIN{m=k/1024; printf "- idle RssAnon <= 3 MiB: %.2f MiB -> %s\n", m, (m <= 3 ? "met" : sprintf("MISSED by %.2f MiB", m - 3))}'
+    echo
+    echo "Backend connections opened during each measured 64-connection run (keep-alive check: a number far below the request count means the proxy reuses its backend connections; HAProxy's default \`http-reuse safe\` gives each new client connection its own backend connection, hence 65):"
+    for t in weft nginx haproxy; do echo "- $t: ${R[$t:upconns]}"; done
+    echo
+    echo "<details><summary>Per-run values</summary>"
+    echo
+    echo '```'
+    for k in $(printf '%s\n' "${!R[@]}" | sort); do printf '%-22s %s\n' "$k" "${R[$k]}"; done
+    echo '```'
+    echo
+    echo "</details>"
+  } >"$out"
+
+  echo
+  cat "$out"
+  echo
+  log "results written to ${out#"$REPO"/}"
+}
+
+main "$@"
