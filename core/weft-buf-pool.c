@@ -3,21 +3,38 @@
 
 #include <string.h>
 
+#define WEFT_BUF_CLASSES 3
+
+static const gsize weft_buf_class_size[WEFT_BUF_CLASSES] = {
+  WEFT_BUF_TINY, WEFT_BUF_SMALL, WEFT_BUF_LARGE,
+};
+
 struct _WeftBufPool {
-  WeftBuf *free_small;
-  WeftBuf *free_large;
+  WeftBuf *free[WEFT_BUF_CLASSES];
+  guint    n_class_free[WEFT_BUF_CLASSES];
+  guint    max_class_free[WEFT_BUF_CLASSES];
   guint    n_free;
   guint    n_out;
-  guint    max_free;
+  gsize    released;
 };
 
 WeftBufPool *
-weft_buf_pool_new (guint max_free)
+weft_buf_pool_new (gsize max_free_bytes)
 {
   WeftBufPool *pool = g_new0 (WeftBufPool, 1);
 
-  pool->max_free = max_free;
+  for (guint i = 0; i < WEFT_BUF_CLASSES; i++)
+    pool->max_class_free[i] = (guint) (max_free_bytes / weft_buf_class_size[i]);
   return pool;
+}
+
+static guint
+weft_buf_class_of (gsize size)
+{
+  for (guint i = 0; i < WEFT_BUF_CLASSES - 1; i++)
+    if (size <= weft_buf_class_size[i])
+      return i;
+  return WEFT_BUF_CLASSES - 1;
 }
 
 static void
@@ -36,28 +53,27 @@ weft_buf_pool_free (WeftBufPool *pool)
 {
   if (pool == NULL)
     return;
-  weft_buf_list_free (pool->free_small);
-  weft_buf_list_free (pool->free_large);
+  for (guint i = 0; i < WEFT_BUF_CLASSES; i++)
+    weft_buf_list_free (pool->free[i]);
   g_free (pool);
 }
 
 WeftBuf *
 weft_buf_pool_get (WeftBufPool *pool, gsize size)
 {
-  gboolean large = size > WEFT_BUF_SMALL;
-  WeftBuf **list = large ? &pool->free_large : &pool->free_small;
-  WeftBuf *buf = *list;
+  guint cls = weft_buf_class_of (size);
+  WeftBuf *buf = pool->free[cls];
 
   if (buf != NULL)
     {
-      *list = buf->next;
+      pool->free[cls] = buf->next;
+      pool->n_class_free[cls]--;
       pool->n_free--;
     }
   else
     {
-      gsize cap = large ? WEFT_BUF_LARGE : WEFT_BUF_SMALL;
-      buf = g_malloc (sizeof (WeftBuf) + cap);
-      buf->cap = cap;
+      buf = g_malloc (sizeof (WeftBuf) + weft_buf_class_size[cls]);
+      buf->cap = weft_buf_class_size[cls];
     }
   buf->next = NULL;
   buf->start = buf->end = 0;
@@ -68,21 +84,47 @@ weft_buf_pool_get (WeftBufPool *pool, gsize size)
 void
 weft_buf_pool_put (WeftBufPool *pool, WeftBuf *buf)
 {
-  WeftBuf **list;
+  guint cls;
 
   if (buf == NULL)
     return;
   pool->n_out--;
+  cls = weft_buf_class_of (buf->cap);
   /* keep a bounded number: a burst of connections must not pin memory */
-  if (pool->n_free >= pool->max_free)
+  if (pool->n_class_free[cls] >= pool->max_class_free[cls])
     {
+      pool->released += buf->cap;
       g_free (buf);
       return;
     }
-  list = buf->cap > WEFT_BUF_SMALL ? &pool->free_large : &pool->free_small;
-  buf->next = *list;
-  *list = buf;
+  buf->next = pool->free[cls];
+  pool->free[cls] = buf;
+  pool->n_class_free[cls]++;
   pool->n_free++;
+}
+
+gsize
+weft_buf_pool_take_released (WeftBufPool *pool)
+{
+  gsize released = pool->released;
+
+  pool->released = 0;
+  return released;
+}
+
+gboolean
+weft_buf_pool_grow (WeftBufPool *pool, WeftBuf **buf)
+{
+  WeftBuf *old = *buf;
+  WeftBuf *bigger;
+
+  if (old->cap >= WEFT_BUF_LARGE)
+    return FALSE;
+  bigger = weft_buf_pool_get (pool, old->cap + 1);
+  weft_buf_append (bigger, weft_buf_head (old), weft_buf_len (old));
+  weft_buf_pool_put (pool, old);
+  *buf = bigger;
+  return TRUE;
 }
 
 guint

@@ -80,14 +80,16 @@ weft_framer_take (WeftFramer *f, WeftBuf *buf)
 
 static WeftListener *weft_conn_listener (WeftConn *c);
 
-static gsize
-weft_conn_head_size (WeftConn *c)
+/* the client input grows on demand: a head that does not fit moves to the
+ * next size class (up to the 64 KiB head limit), a body moves to 16 KiB */
+static gboolean
+weft_conn_grow_in (WeftConn *c)
 {
-  /* between requests, the request's listener may belong to a freed generation */
-  WeftListener *l = c->in_request ? c->req.listener : weft_conn_listener (c);
-  guint max_head = l != NULL ? l->limits.max_head : 16384;
-
-  return max_head + 1024 > WEFT_BUF_SMALL ? WEFT_BUF_LARGE : WEFT_BUF_SMALL;
+  if (c->lingering || weft_buf_space (c->in) > 0)
+    return FALSE;
+  if (c->in_request && (c->in->cap >= WEFT_BUF_SMALL || c->tunnel))
+    return FALSE;
+  return weft_buf_pool_grow (c->worker->bufs, &c->in);
 }
 
 static WeftListener *
@@ -240,7 +242,7 @@ static gboolean
 weft_conn_ensure_out (WeftConn *c)
 {
   if (c->out == NULL)
-    c->out = weft_buf_pool_get (c->worker->bufs, WEFT_BUF_SMALL);
+    c->out = weft_buf_pool_get (c->worker->bufs, WEFT_BUF_TINY);
   return c->out != NULL;
 }
 
@@ -278,11 +280,13 @@ weft_conn_answer_local (WeftConn *c)
   c->out->start = c->out->end = 0;
   c->local_sent = 0;
   req->local = TRUE;
-  if (!weft_request_write_local_head (req, c->out, close_after))
+  while (!weft_request_write_local_head (req, c->out, close_after))
     {
-      /* too many headers for the buffer: a bare answer instead */
+      c->out->start = c->out->end = 0;
+      if (weft_buf_pool_grow (c->worker->bufs, &c->out))
+        continue;
+      /* too many headers even for the largest buffer: a bare answer */
       req->resp_headers.n = 0;
-      weft_request_write_local_head (req, c->out, close_after);
     }
   c->resp_head_done = TRUE;
   c->resp_head_sent = FALSE;
@@ -641,11 +645,15 @@ weft_conn_route (WeftConn *c)
       weft_conn_fail_upstream (c, 503, WEFT_UPSTREAM_ERR_NO_UPSTREAM);
       return;
     }
-  c->up_out = weft_buf_pool_get (c->worker->bufs, weft_conn_head_size (c));
-  if (!weft_request_write_upstream_head (req, c->up_out, c->peer_ip))
+  c->up_out = weft_buf_pool_get (c->worker->bufs, WEFT_BUF_TINY);
+  while (!weft_request_write_upstream_head (req, c->up_out, c->peer_ip))
     {
-      weft_conn_fail (c, 431, "headers_too_large");
-      return;
+      c->up_out->start = c->up_out->end = 0;
+      if (!weft_buf_pool_grow (c->worker->bufs, &c->up_out))
+        {
+          weft_conn_fail (c, 431, "headers_too_large");
+          return;
+        }
     }
   weft_conn_connect (c, FALSE);
 }
@@ -658,7 +666,7 @@ weft_conn_split_head (WeftConn *c, gsize head_len, gsize size)
   WeftBuf *head_buf = c->in;
   gsize rest = weft_buf_len (head_buf) - head_len;
 
-  c->in = weft_buf_pool_get (c->worker->bufs, size);
+  c->in = weft_buf_pool_get (c->worker->bufs, MAX (size, rest));
   if (rest > 0)
     weft_buf_append (c->in, weft_buf_head (head_buf) + head_len, rest);
   /* the head starts the buffer; scratch memory follows it */
@@ -711,7 +719,9 @@ weft_conn_parse (WeftConn *c)
       return TRUE;
     }
   c->head_started = FALSE;
-  weft_conn_begin (c, l, weft_conn_split_head (c, head->head_len, weft_conn_head_size (c)), head);
+  weft_conn_begin (c, l, weft_conn_split_head (c, head->head_len,
+                                               head->body_kind == WEFT_HTTP_BODY_NONE ?
+                                               WEFT_BUF_TINY : WEFT_BUF_SMALL), head);
   weft_conn_route (c);
   return TRUE;
 }
@@ -730,7 +740,8 @@ weft_conn_want_client_read (WeftConn *c)
   if (!c->in_request)
     return TRUE;
   if (c->tunnel || !c->req_body.done)
-    return c->in == NULL || weft_buf_space (c->in) > 0 || c->in->start > 0;
+    return c->in == NULL || weft_buf_space (c->in) > 0 || c->in->start > 0 ||
+           c->in->cap < WEFT_BUF_SMALL;
   return FALSE;
 }
 
@@ -742,11 +753,14 @@ weft_conn_read_client (WeftConn *c)
   if (!c->readable || !weft_conn_want_client_read (c))
     return FALSE;
   if (c->in == NULL)
-    c->in = weft_buf_pool_get (c->worker->bufs, weft_conn_head_size (c));
-  if (weft_buf_space (c->in) == 0)
-    weft_buf_compact (c->in);
+    c->in = weft_buf_pool_get (c->worker->bufs, WEFT_BUF_TINY);
   if (c->lingering)
     c->in->start = c->in->end = 0;
+  if (weft_buf_space (c->in) == 0)
+    weft_buf_compact (c->in);
+  weft_conn_grow_in (c);
+  if (weft_buf_space (c->in) == 0)
+    return FALSE;
   n = recv (c->h.fd, weft_buf_tail (c->in), weft_buf_space (c->in), 0);
   if (n > 0)
     {
@@ -906,6 +920,9 @@ weft_conn_response_head (WeftConn *c)
                                  &c->req.listener->limits, c->req.is_head, head, &err);
   if (st == WEFT_HTTP_PARSE_INCOMPLETE)
     {
+      if (weft_buf_space (up->in) == 0 && !c->up_eof &&
+          weft_buf_pool_grow (c->worker->bufs, &up->in))
+        return TRUE;
       if (weft_buf_space (up->in) == 0 || c->up_eof)
         weft_conn_fail_upstream (c, 502, WEFT_UPSTREAM_ERR_BAD_RESPONSE);
       return c->up_eof;
@@ -942,10 +959,14 @@ weft_conn_response_head (WeftConn *c)
   if (close_after)
     c->keep_alive = FALSE;
   weft_conn_ensure_out (c);
-  if (!weft_request_write_response_head (&c->req, c->out, close_after))
+  while (!weft_request_write_response_head (&c->req, c->out, close_after))
     {
+      c->out->start = c->out->end = 0;
+      if (weft_buf_pool_grow (c->worker->bufs, &c->out))
+        continue;
       c->resp_head_done = FALSE;
       weft_conn_fail_upstream (c, 502, WEFT_UPSTREAM_ERR_BAD_RESPONSE);
+      break;
     }
   return TRUE;
 }
@@ -1010,6 +1031,12 @@ weft_conn_write_client (WeftConn *c)
       n -= (gssize) used;
       if (weft_buf_len (c->out) == 0 && c->resp_head_done)
         c->resp_head_sent = TRUE;
+      /* flushed: an idle or streaming connection holds no output buffer */
+      if (weft_buf_len (c->out) == 0)
+        {
+          weft_buf_pool_put (c->worker->bufs, c->out);
+          c->out = NULL;
+        }
     }
   if (n > 0 && c->req.local)
     c->local_sent += (gsize) n;

@@ -26,7 +26,7 @@ weft_arena_alloc (WeftArena *a, WeftBufPool *bufs, gsize size)
     }
   if (size <= WEFT_BUF_SMALL / 2 && a->n_bufs < G_N_ELEMENTS (a->bufs))
     {
-      b = weft_buf_pool_get (bufs, WEFT_BUF_SMALL);
+      b = weft_buf_pool_get (bufs, size <= WEFT_BUF_TINY / 2 ? WEFT_BUF_TINY : WEFT_BUF_SMALL);
       a->bufs[a->n_bufs++] = b;
       b->end = size;
       return b->data;

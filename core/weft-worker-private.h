@@ -70,6 +70,7 @@ struct _WeftWorker {
   gint64             now_us;
   guint64            rng[2];
   gboolean           draining;
+  gsize              released;      /* bytes freed since the last trim */
   GSource           *tick;
   WeftCoreMetrics   *metrics;
   WeftHttpHead       scratch_head;  /* the parser's output, reused */

@@ -5,12 +5,15 @@
 #include "weft-metrics-private.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define WEFT_TICK_MS 100
 #define WEFT_ACCEPT_BATCH 64
+#define WEFT_TRIM_BYTES (1 << 20)
+#define WEFT_TRIM_MAX_CONNS 64
 
 static __thread WeftWorker *weft_worker_current;
 static GMutex weft_shared_mutex;
@@ -219,6 +222,18 @@ weft_worker_accept (WeftEpollHandler *handler, guint32 events)
     }
 }
 
+/* after a burst, the freed buffers go back to the system: without this
+ * the heap keeps every page a burst ever touched */
+static void
+weft_worker_trim (WeftWorker *w)
+{
+  w->released += weft_buf_pool_take_released (w->bufs);
+  if (w->released < WEFT_TRIM_BYTES || g_atomic_int_get (&w->n_conns) > WEFT_TRIM_MAX_CONNS)
+    return;
+  w->released = 0;
+  malloc_trim (0);
+}
+
 static gboolean
 weft_worker_tick (gpointer data)
 {
@@ -233,6 +248,7 @@ weft_worker_tick (gpointer data)
     }
   weft_upstream_pool_expire (w->pool, w->now_ms);
   weft_worker_batch_done (w);
+  weft_worker_trim (w);
   return G_SOURCE_CONTINUE;
 }
 
@@ -261,8 +277,8 @@ weft_worker_new (guint index, WeftCoreMetrics *metrics, GMainContext *main_conte
   w->context = g_main_context_new ();
   w->loop = g_main_loop_new (w->context, FALSE);
   w->epoll = weft_epoll_source_new (w->context, weft_worker_batch_done, w);
-  w->bufs = weft_buf_pool_new (256);
-  w->pool = weft_upstream_pool_new (w->epoll, w->bufs, 128);
+  w->bufs = weft_buf_pool_new (1 << 20);
+  w->pool = weft_upstream_pool_new (w->epoll, w->bufs, 1024);
   w->retiring = g_ptr_array_new ();
   w->listeners = g_ptr_array_new ();
   w->rng[0] = g_random_int () | ((guint64) g_random_int () << 32) | 1;

@@ -11,11 +11,11 @@
 static void
 test_buf_reuse (void)
 {
-  WeftBufPool *pool = weft_buf_pool_new (4);
+  WeftBufPool *pool = weft_buf_pool_new (1 << 20);
   WeftBuf *a = weft_buf_pool_get (pool, 100);
   WeftBuf *b;
 
-  g_assert_cmpuint (a->cap, ==, WEFT_BUF_SMALL);
+  g_assert_cmpuint (a->cap, ==, WEFT_BUF_TINY);
   g_assert_cmpuint (weft_buf_pool_get_n_out (pool), ==, 1);
   weft_buf_append (a, "hello", 5);
   weft_buf_pool_put (pool, a);
@@ -31,7 +31,7 @@ test_buf_reuse (void)
 static void
 test_buf_size_classes (void)
 {
-  WeftBufPool *pool = weft_buf_pool_new (4);
+  WeftBufPool *pool = weft_buf_pool_new (1 << 20);
   WeftBuf *small = weft_buf_pool_get (pool, WEFT_BUF_SMALL);
   WeftBuf *large = weft_buf_pool_get (pool, WEFT_BUF_SMALL + 1);
 
@@ -41,7 +41,7 @@ test_buf_size_classes (void)
   weft_buf_pool_put (pool, large);
   /* a large request never gets the small block */
   g_assert_true (weft_buf_pool_get (pool, 30000) == large);
-  g_assert_true (weft_buf_pool_get (pool, 1) == small);
+  g_assert_true (weft_buf_pool_get (pool, WEFT_BUF_TINY + 1) == small);
   weft_buf_pool_put (pool, small);
   weft_buf_pool_put (pool, large);
   weft_buf_pool_free (pool);
@@ -50,7 +50,7 @@ test_buf_size_classes (void)
 static void
 test_buf_bounded_free_list (void)
 {
-  WeftBufPool *pool = weft_buf_pool_new (2);
+  WeftBufPool *pool = weft_buf_pool_new (2 * WEFT_BUF_TINY);
   WeftBuf *bufs[5];
 
   for (guint i = 0; i < 5; i++)
@@ -60,15 +60,37 @@ test_buf_bounded_free_list (void)
   /* a burst must not pin memory: only max_free stay */
   g_assert_cmpuint (weft_buf_pool_get_n_free (pool), ==, 2);
   g_assert_cmpuint (weft_buf_pool_get_n_out (pool), ==, 0);
+  /* the rest went back to malloc, and the worker is told so it can trim */
+  g_assert_cmpuint (weft_buf_pool_take_released (pool), ==, 3 * WEFT_BUF_TINY);
+  g_assert_cmpuint (weft_buf_pool_take_released (pool), ==, 0);
+  weft_buf_pool_free (pool);
+}
+
+static void
+test_buf_grow (void)
+{
+  WeftBufPool *pool = weft_buf_pool_new (1 << 20);
+  WeftBuf *b = weft_buf_pool_get (pool, 1);
+
+  weft_buf_append (b, "head", 4);
+  g_assert_true (weft_buf_pool_grow (pool, &b));
+  g_assert_cmpuint (b->cap, ==, WEFT_BUF_SMALL);
+  g_assert_cmpmem (weft_buf_head (b), 4, "head", 4);
+  g_assert_true (weft_buf_pool_grow (pool, &b));
+  g_assert_cmpuint (b->cap, ==, WEFT_BUF_LARGE);
+  /* the largest class is the head limit */
+  g_assert_false (weft_buf_pool_grow (pool, &b));
+  g_assert_cmpuint (weft_buf_pool_get_n_out (pool), ==, 1);
+  weft_buf_pool_put (pool, b);
   weft_buf_pool_free (pool);
 }
 
 static void
 test_buf_ops (void)
 {
-  WeftBufPool *pool = weft_buf_pool_new (1);
+  WeftBufPool *pool = weft_buf_pool_new (1 << 20);
   WeftBuf *b = weft_buf_pool_get (pool, 1);
-  char big[WEFT_BUF_SMALL + 1] = { 0 };
+  char big[WEFT_BUF_TINY + 1] = { 0 };
 
   g_assert_true (weft_buf_append (b, "abcdef", 6));
   weft_buf_consume (b, 2);
@@ -103,7 +125,7 @@ test_upstream_pool_lifo_and_expiry (void)
 {
   GMainContext *ctx = g_main_context_new ();
   WeftEpollSource *ep = weft_epoll_source_new (ctx, NULL, NULL);
-  WeftBufPool *bufs = weft_buf_pool_new (4);
+  WeftBufPool *bufs = weft_buf_pool_new (1 << 20);
   WeftUpstreamPool *pool = weft_upstream_pool_new (ep, bufs, 2);
   int p1, p2, p3;
   WeftUpConn *a = fake_conn (pool, ep, "127.0.0.1:1", &p1);
@@ -143,7 +165,7 @@ test_upstream_pool_closed_idle_dropped (void)
 {
   GMainContext *ctx = g_main_context_new ();
   WeftEpollSource *ep = weft_epoll_source_new (ctx, NULL, NULL);
-  WeftBufPool *bufs = weft_buf_pool_new (4);
+  WeftBufPool *bufs = weft_buf_pool_new (1 << 20);
   WeftUpstreamPool *pool = weft_upstream_pool_new (ep, bufs, 4);
   int peer;
   WeftUpConn *a = fake_conn (pool, ep, "k", &peer);
@@ -169,6 +191,7 @@ main (int argc, char **argv)
   g_test_add_func ("/buf-pool/size-classes", test_buf_size_classes);
   g_test_add_func ("/buf-pool/bounded-free-list", test_buf_bounded_free_list);
   g_test_add_func ("/buf-pool/ops", test_buf_ops);
+  g_test_add_func ("/buf-pool/grow", test_buf_grow);
   g_test_add_func ("/upstream-pool/lifo-and-expiry", test_upstream_pool_lifo_and_expiry);
   g_test_add_func ("/upstream-pool/closed-idle-dropped", test_upstream_pool_closed_idle_dropped);
   return g_test_run ();
