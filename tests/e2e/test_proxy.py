@@ -394,6 +394,28 @@ def test_metrics_format():
     check(p.returncode == 0, p.stdout + p.stderr)
 
 
+def test_memory_returns_after_bursts():
+    """bursts of many concurrent connections must not ratchet memory up
+    (regression: each burst of 1000 left ~14 MiB behind)"""
+    def burst(n=400):
+        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+        for s in socks:
+            s.sendall(b"GET /status/200 HTTP/1.1\r\nHost: a\r\n\r\n")
+        for s in socks:
+            data = b""
+            while not (b"\r\n\r\n" in data and data.endswith(b"status\n")):
+                d = s.recv(65536)
+                check(d, "connection closed early")
+                data += d
+        for s in socks:
+            s.close()
+        time.sleep(0.5)          # a worker tick trims after a burst
+        return weft.rss_kb("RssAnon")
+    after = [burst() for _ in range(4)]
+    check(after[-1] - after[0] < 1024, f"RssAnon after each burst (KiB): {after}")
+    check(after[-1] < 8 * 1024, f"RssAnon after each burst (KiB): {after}")
+
+
 def test_many_idle_connections_do_not_slow_down():
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(200)]
     try:
@@ -421,7 +443,8 @@ for t in [test_proxies_a_request, test_forwarding_headers, test_hop_by_hop_remov
           test_all_unhealthy_still_tried_then_503, test_keepalive_race_retried,
           test_dns_endpoint, test_connect_timeout,
           test_slowloris_header_timeout, test_client_idle_timeout, test_admin_endpoints,
-          test_metrics_format, test_many_idle_connections_do_not_slow_down]:
+          test_metrics_format, test_memory_returns_after_bursts,
+          test_many_idle_connections_do_not_slow_down]:
     tap.run(t)
 check(weft.proc.poll() is None, "weft died during the tests:\n" + weft.logs())
 weft.stop()
