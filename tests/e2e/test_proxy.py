@@ -397,6 +397,9 @@ def test_metrics_format():
 def test_memory_returns_after_bursts():
     """bursts of many concurrent connections must not ratchet memory up
     (regression: each burst of 1000 left ~14 MiB behind)"""
+    if "libasan" in open(f"/proc/{weft.proc.pid}/maps").read():
+        from weftlib import SkipTest
+        raise SkipTest("the sanitizer's allocator keeps freed memory in quarantine")
     def burst(n=400):
         socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
         for s in socks:
