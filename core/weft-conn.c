@@ -21,6 +21,12 @@ static const char *const weft_upstream_err_tokens[WEFT_UPSTREAM_ERR_COUNT] = {
   "upstream_bad_response", "upstream_retried",
 };
 
+const char *
+weft_upstream_err_token (WeftUpstreamErr err)
+{
+  return err < WEFT_UPSTREAM_ERR_COUNT ? weft_upstream_err_tokens[err] : "upstream_error";
+}
+
 /* ------------------------------------------------------------------ */
 /* framing                                                              */
 /* ------------------------------------------------------------------ */

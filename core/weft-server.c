@@ -66,11 +66,6 @@ weft_server_register_metrics (WeftServer *s)
   static const char *const request_labels[] = { "listener", "code", NULL };
   static const char *const reason_labels[] = { "reason", NULL };
   static const char *const result_labels[] = { "result", NULL };
-  static const char *const reasons[WEFT_UPSTREAM_ERR_COUNT] = {
-    "upstream_connect_refused", "upstream_connect_failed", "upstream_connect_timeout",
-    "upstream_reset", "upstream_timeout", "no_healthy_endpoint", "no_upstream",
-    "upstream_bad_response", "upstream_retried",
-  };
   WeftMetric *errors, *reloads;
 
   s->metrics.conns_active = weft_metrics_register (WEFT_METRIC_GAUGE,
@@ -83,7 +78,7 @@ weft_server_register_metrics (WeftServer *s)
       "Upstream failures, by reason (the x-weft-error token).", reason_labels, NULL, 0);
   for (guint i = 0; i < WEFT_UPSTREAM_ERR_COUNT; i++)
     {
-      const char *v[] = { reasons[i], NULL };
+      const char *v[] = { weft_upstream_err_token (i), NULL };
       s->metrics.upstream_errors[i] = weft_metric_get_series (errors, v);
     }
   s->metrics.bad_requests = weft_metric_get_series (weft_metrics_register (WEFT_METRIC_COUNTER,
@@ -459,6 +454,13 @@ weft_server_render_metrics (WeftServer *s, GString *out)
 }
 
 static void
+weft_json_member_string (JsonBuilder *b, const char *name, const char *value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_string_value (b, value);
+}
+
+static void
 weft_server_json_plugins (JsonBuilder *b, WeftGeneration *gen)
 {
   json_builder_set_member_name (b, "plugins");
@@ -467,12 +469,10 @@ weft_server_json_plugins (JsonBuilder *b, WeftGeneration *gen)
     {
       WeftGenPlugin *gp = gen->plugins->pdata[i];
       json_builder_begin_object (b);
-      json_builder_set_member_name (b, "name");
-      json_builder_add_string_value (b, gp->plugin->name);
-      json_builder_set_member_name (b, "version");
-      json_builder_add_string_value (b, gp->plugin->desc->version ? gp->plugin->desc->version : "");
-      json_builder_set_member_name (b, "path");
-      json_builder_add_string_value (b, gp->plugin->path);
+      weft_json_member_string (b, "name", gp->plugin->name);
+      weft_json_member_string (b, "version",
+                               gp->plugin->desc->version ? gp->plugin->desc->version : "");
+      weft_json_member_string (b, "path", gp->plugin->path);
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
@@ -487,10 +487,8 @@ weft_server_json_sources (JsonBuilder *b, WeftGeneration *gen)
     {
       WeftConfigSource *src = gen->config->sources->pdata[i];
       json_builder_begin_object (b);
-      json_builder_set_member_name (b, "path");
-      json_builder_add_string_value (b, src->path);
-      json_builder_set_member_name (b, "sha256");
-      json_builder_add_string_value (b, src->sha256);
+      weft_json_member_string (b, "path", src->path);
+      weft_json_member_string (b, "sha256", src->sha256);
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
@@ -505,15 +503,11 @@ weft_server_json_listeners (JsonBuilder *b, WeftGeneration *gen)
     {
       WeftListener *l = gen->listeners->pdata[i];
       json_builder_begin_object (b);
-      json_builder_set_member_name (b, "name");
-      json_builder_add_string_value (b, l->config->name);
-      json_builder_set_member_name (b, "address");
-      json_builder_add_string_value (b, l->config->address);
-      json_builder_set_member_name (b, "direction");
-      json_builder_add_string_value (b, l->config->direction == WEFT_DIRECTION_OUTBOUND ?
+      weft_json_member_string (b, "name", l->config->name);
+      weft_json_member_string (b, "address", l->config->address);
+      weft_json_member_string (b, "direction", l->config->direction == WEFT_DIRECTION_OUTBOUND ?
                                         "outbound" : "inbound");
-      json_builder_set_member_name (b, "upstream");
-      json_builder_add_string_value (b, l->config->upstream);
+      weft_json_member_string (b, "upstream", l->config->upstream);
       json_builder_set_member_name (b, "plugins");
       json_builder_begin_array (b);
       for (guint j = 0; j < l->config->plugins->len; j++)
@@ -534,8 +528,7 @@ weft_server_json_upstreams (JsonBuilder *b, WeftGeneration *gen)
       WeftUpstream *up = gen->upstreams->pdata[i];
       WeftEndpointSet *set = g_atomic_pointer_get (&up->set);
       json_builder_begin_object (b);
-      json_builder_set_member_name (b, "name");
-      json_builder_add_string_value (b, up->name);
+      weft_json_member_string (b, "name", up->name);
       json_builder_set_member_name (b, "endpoints");
       json_builder_begin_array (b);
       for (guint j = 0; set != NULL && j < set->n; j++)
@@ -559,10 +552,8 @@ weft_server_json_last_reload (JsonBuilder *b, WeftServer *s)
       return;
     }
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "time");
-  json_builder_add_string_value (b, when);
-  json_builder_set_member_name (b, "result");
-  json_builder_add_string_value (b, s->last_reload_ok ? "success" : "failure");
+  weft_json_member_string (b, "time", when);
+  weft_json_member_string (b, "result", s->last_reload_ok ? "success" : "failure");
   json_builder_set_member_name (b, "error");
   if (s->last_reload_error != NULL)
     json_builder_add_string_value (b, s->last_reload_error);
@@ -583,10 +574,8 @@ weft_server_render_config (WeftServer *s, GString *out)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "generation");
   json_builder_add_int_value (b, (gint64) gen->number);
-  json_builder_set_member_name (b, "version");
-  json_builder_add_string_value (b, WEFT_VERSION);
-  json_builder_set_member_name (b, "config_path");
-  json_builder_add_string_value (b, s->config_path);
+  weft_json_member_string (b, "version", WEFT_VERSION);
+  weft_json_member_string (b, "config_path", s->config_path);
   json_builder_set_member_name (b, "workers");
   json_builder_add_int_value (b, s->n_workers);
   json_builder_set_member_name (b, "draining");

@@ -32,6 +32,9 @@ typedef enum {
   WEFT_UPSTREAM_ERR_COUNT,
 } WeftUpstreamErr;
 
+/* the x-weft-error token and metric label of @err */
+const char *weft_upstream_err_token (WeftUpstreamErr err);
+
 typedef struct {
   WeftMetric       *conns_active;     /* {listener} */
   WeftMetric       *conns_total;      /* {listener} */

@@ -43,6 +43,16 @@ def start_on_file(prefix, port, admin, text):
     return w, path
 
 
+def start_on_configmap(port, admin, text):
+    """a weft on a directory kubelet's AtomicWriter wrote"""
+    cm = tempfile.mkdtemp(prefix="weft-configmap-")
+    kubelet_atomic_writer.update(cm, {"weft.yaml": text})
+    w = Weft(config_dir=cm)
+    w.admin_port = admin
+    w.start()
+    return w, cm
+
+
 class Load:
     """@n keep-alive clients hammering @port until stopped."""
 
@@ -98,12 +108,8 @@ def serving(port, name):
 def test_kubelet_updates_under_load():
     """50 AtomicWriter updates, alternating the upstream, 32 busy
     keep-alive connections: zero failures, each config live within 1 s"""
-    cm = tempfile.mkdtemp(prefix="weft-configmap-")
     port, admin = free_port(), free_port()
-    kubelet_atomic_writer.update(cm, {"weft.yaml": cfg(port, admin, A)})
-    w = Weft(config_dir=cm)
-    w.admin_port = admin
-    w.start()
+    w, cm = start_on_configmap(port, admin, cfg(port, admin, A))
     try:
         gen0 = generation(w)
         load = Load(port, 32)
@@ -134,12 +140,8 @@ def test_kubelet_updates_under_load():
 
 
 def test_bad_config_keeps_old_live():
-    cm = tempfile.mkdtemp(prefix="weft-configmap-")
     port, admin = free_port(), free_port()
-    kubelet_atomic_writer.update(cm, {"weft.yaml": cfg(port, admin, A)})
-    w = Weft(config_dir=cm)
-    w.admin_port = admin
-    w.start()
+    w, cm = start_on_configmap(port, admin, cfg(port, admin, A))
     try:
         gen = generation(w)
         bad = cfg(port, admin, B).replace("upstream: app", "upstream: app\n    typo_key: 1")
