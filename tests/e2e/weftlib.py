@@ -66,12 +66,20 @@ def wait_for(pred, timeout=5.0, step=0.02, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+_given_ports = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """a free loopback port, never the same one twice in a process (the
+    kernel may hand a just-closed ephemeral port out again)"""
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _given_ports:
+            _given_ports.add(port)
+            return port
 
 
 # ---------------------------------------------------------------- backends
