@@ -99,6 +99,10 @@ WeftConfig *weft_config_load_data (const char *display_name, const char *data, g
 void        weft_config_free      (WeftConfig *config);
 
 WeftUpstreamConfig *weft_config_find_upstream (WeftConfig *config, const char *name);
+/* an upstream a plugin adds: one endpoint, resolved by DNS unless @host is
+ * an IP; @port 0 = the port of each request */
+WeftUpstreamConfig *weft_config_add_upstream  (WeftConfig *config, const char *name,
+                                               const char *host, guint16 port);
 
 /* "127.0.0.1:80", "[::1]:80" -> host and port; FALSE when malformed */
 gboolean    weft_config_split_host_port (const char *address, char **host, guint16 *port);

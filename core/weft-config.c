@@ -101,6 +101,27 @@ typedef struct
 /* freeing                                                             */
 /* ------------------------------------------------------------------ */
 
+static void weft_config_endpoint_free (WeftEndpointConfig *endpoint);
+
+WeftUpstreamConfig *
+weft_config_add_upstream (WeftConfig *config, const char *name, const char *host, guint16 port)
+{
+  WeftUpstreamConfig *upstream = g_new0 (WeftUpstreamConfig, 1);
+  WeftEndpointConfig *ec = g_new0 (WeftEndpointConfig, 1);
+
+  upstream->name = g_strdup (name);
+  upstream->endpoints = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_config_endpoint_free);
+  upstream->dns_refresh_ms = 5000;
+  upstream->unhealthy_after = 3;
+  upstream->unhealthy_backoff_ms = 5000;
+  ec->host = g_strdup (host);
+  ec->port = port;
+  ec->is_ip = g_hostname_is_ip_address (host);
+  g_ptr_array_add (upstream->endpoints, ec);
+  g_ptr_array_add (config->upstreams, upstream);
+  return upstream;
+}
+
 static void
 weft_config_endpoint_free (WeftEndpointConfig *endpoint)
 {

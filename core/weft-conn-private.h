@@ -80,6 +80,7 @@ struct _WeftConn {
   gint64              deadline_ms;
   gboolean            head_started; /* bytes of a request head arrived */
   guint               n_requests;
+  guint32             orig_port;    /* SO_ORIGINAL_DST port; 0 = not asked, G_MAXUINT32 = none */
 };
 
 /* a connection accepted on @wl; the worker owns it */

@@ -3,6 +3,7 @@
 #include "weft-log-private.h"
 
 #include <errno.h>
+#include <linux/netfilter_ipv4.h>
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -436,7 +437,7 @@ weft_conn_connect (WeftConn *c, gboolean fresh)
   guint idx = 0;
   int err = 0;
 
-  if (weft_upstream_pick (upstream, c->worker->index, c->worker->now_ms, &set, &idx,
+  if (weft_upstream_pick (upstream, c->worker->index, c->worker->now_ms, NULL, &set, &idx,
                           &c->all_down) != WEFT_PICK_OK)
     {
       weft_conn_fail_upstream (c, 503, WEFT_UPSTREAM_ERR_NO_ENDPOINT);
@@ -536,6 +537,32 @@ weft_conn_up_event (WeftEpollHandler *handler, guint32 events)
         up->writable = TRUE;
     }
   weft_conn_run (c);
+}
+
+/* the port the client meant: the authority's, else the original
+ * destination of an iptables-redirected connection, else the listener's */
+static guint16
+weft_conn_request_port (WeftConn *c)
+{
+  const char *auth = c->req.authority;
+  const char *colon = auth != NULL ? strrchr (auth, ':') : NULL;
+  struct sockaddr_storage dst;
+  socklen_t len = sizeof dst;
+  guint64 port;
+
+  if (colon != NULL && strchr (colon, ']') == NULL &&
+      g_ascii_string_to_unsigned (colon + 1, 10, 1, 65535, &port, NULL))
+    return (guint16) port;
+  if (c->orig_port == 0)
+    {
+      c->orig_port = G_MAXUINT32;
+      if (getsockopt (c->h.fd, SOL_IP, SO_ORIGINAL_DST, &dst, &len) == 0 &&
+          dst.ss_family == AF_INET)
+        c->orig_port = ntohs (((struct sockaddr_in *) &dst)->sin_port);
+    }
+  if (c->orig_port != G_MAXUINT32 && c->orig_port != c->req.listener->config->port)
+    return (guint16) c->orig_port;
+  return c->req.listener->config->port;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1328,4 +1355,10 @@ weft_conn_drain (WeftConn *c)
   /* busy connections close after their current request */
   if (!c->dead && !c->in_request && !c->head_started)
     weft_conn_close (c);
+}
+
+guint16
+weft_request_get_port (WeftRequest *req)
+{
+  return weft_conn_request_port (req->conn);
 }

@@ -62,6 +62,8 @@ struct _WeftGeneration {
   GHashTable    *upstream_by_name;
   GPtrArray     *listeners;    /* WeftListener* */
   WeftGenWorker *workers;
+  GPtrArray     *retry_policies; /* WeftRetryPolicy*, owned */
+  WeftGeneration *previous;    /* only while building: lends DNS results */
 };
 
 /*

@@ -2,6 +2,7 @@
 #include "weft-generation-private.h"
 #include "weft-log-private.h"
 #include "weft-metrics-private.h"
+#include "weft-retry-policy-private.h"
 
 #include <glib/gi18n.h>
 #include <string.h>
@@ -31,6 +32,41 @@ guint
 weft_plugin_context_get_n_workers (WeftPluginContext *ctx)
 {
   return ctx->gen->n_workers;
+}
+
+WeftUpstream *
+weft_plugin_context_add_upstream (WeftPluginContext *ctx, const char *name, const char *host,
+                                  guint16 port, GError **error)
+{
+  WeftGeneration *gen = ctx->gen;
+  WeftUpstream *up = g_hash_table_lookup (gen->upstream_by_name, name);
+  WeftUpstream *prev;
+  WeftUpstreamConfig *uc;
+
+  if (up != NULL)
+    return up;
+  if (host == NULL || *host == '\0' || strpbrk (host, " /:@?#[]") != NULL)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_CONFIG, _("'%s' is not a host name"),
+                   host ? host : "");
+      return NULL;
+    }
+  uc = weft_config_add_upstream (gen->config, name, host, port);
+  prev = gen->previous != NULL ? g_hash_table_lookup (gen->previous->upstream_by_name, name)
+                               : NULL;
+  up = weft_upstream_new (uc, gen->n_workers, prev);
+  g_ptr_array_add (gen->upstreams, up);
+  g_hash_table_insert (gen->upstream_by_name, up->name, up);
+  return up;
+}
+
+gboolean
+weft_plugin_context_configure_upstream (WeftPluginContext *ctx, WeftUpstream *upstream,
+                                        const WeftLbSpec *lb, const WeftOutlierSpec *outlier,
+                                        const WeftPoolSpec *pool, GError **error)
+{
+  (void) ctx;
+  return weft_upstream_set_policy (upstream, lb, outlier, pool, error);
 }
 
 const char *
@@ -448,6 +484,8 @@ weft_generation_new (WeftConfig *config, guint n_workers, WeftGeneration *previo
   else
     b.dirs = default_dirs = weft_plugin_loader_default_dirs ();
 
+  gen->retry_policies = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_retry_policy_free);
+  gen->previous = previous;
   weft_gen_build_upstreams (gen, previous);
   weft_gen_load_listener_plugins (&b);
   weft_gen_load_toplevel_plugins (&b);
@@ -455,6 +493,7 @@ weft_generation_new (WeftConfig *config, guint n_workers, WeftGeneration *previo
   weft_gen_finish_plugins (&b);
   for (guint i = 0; i < config->listeners->len; i++)
     weft_gen_build_listener (&b, config->listeners->pdata[i]);
+  gen->previous = NULL;
 
   if (problems->len > 0)
     {
@@ -491,6 +530,7 @@ weft_generation_unref (WeftGeneration *gen)
   g_ptr_array_unref (gen->listeners);
   g_ptr_array_unref (gen->plugins);
   g_ptr_array_unref (gen->upstreams);
+  g_clear_pointer (&gen->retry_policies, g_ptr_array_unref);
   g_hash_table_unref (gen->upstream_by_name);
   g_free (gen->workers);
   weft_config_free (gen->config);

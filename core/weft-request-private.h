@@ -73,6 +73,12 @@ struct _WeftRequest {
   const char     *error_reason;   /* x-weft-error token */
 
   WeftUpstream   *upstream;
+  /* traffic policy from the route phase */
+  gboolean        has_timeout;
+  guint64         timeout_ms;     /* 0 = none; else replaces timeouts.request */
+  WeftRetryPolicy *retry;
+  guint64         delay_ms;
+  WeftUpstream   *mirror;
   gpointer        data[WEFT_MAX_PLUGINS];
   gint64          start_us;
 };

@@ -576,6 +576,37 @@ weft_request_set_upstream (WeftRequest *req, WeftUpstream *upstream)
 }
 
 void
+weft_request_set_timeout (WeftRequest *req, guint64 timeout_ms)
+{
+  req->has_timeout = TRUE;
+  req->timeout_ms = timeout_ms;
+}
+
+void
+weft_request_set_retry_policy (WeftRequest *req, WeftRetryPolicy *policy)
+{
+  req->retry = policy;
+}
+
+void
+weft_request_set_delay (WeftRequest *req, guint64 delay_ms)
+{
+  req->delay_ms = delay_ms;
+}
+
+void
+weft_request_mirror (WeftRequest *req, WeftUpstream *upstream)
+{
+  req->mirror = upstream;
+}
+
+guint32
+weft_request_random (WeftRequest *req)
+{
+  return (guint32) (weft_worker_random (req->conn->worker) >> 32);
+}
+
+void
 weft_request_respond (WeftRequest *req, guint status, const char *content_type,
                       const char *body, gssize body_len)
 {

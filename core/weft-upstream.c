@@ -141,6 +141,7 @@ weft_upstream_new (WeftUpstreamConfig *config, guint n_workers, WeftUpstream *pr
   up->config = config;
   up->n_workers = MAX (n_workers, 1);
   up->rr = g_new0 (guint, (gsize) up->n_workers * WEFT_RR_STRIDE);
+  up->inflight = g_new0 (guint, (gsize) up->n_workers * WEFT_RR_STRIDE);
   up->retired = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_endpoint_set_free);
   up->set = weft_upstream_static_set (config, n_workers, &up->needs_dns);
   /* a reload keeps the addresses DNS found, so a named upstream has
@@ -163,6 +164,8 @@ weft_upstream_free (WeftUpstream *up)
   weft_endpoint_set_free (up->set);
   g_ptr_array_unref (up->retired);
   g_free (up->rr);
+  g_free (up->inflight);
+  g_free (up->hash_key);
   g_free (up->name);
   g_free (up);
 }
@@ -180,7 +183,7 @@ weft_endpoint_usable (WeftEndpointHealth *h, gint64 now_ms)
 }
 
 WeftPickResult
-weft_upstream_pick (WeftUpstream *up, guint w, gint64 now_ms,
+weft_upstream_pick (WeftUpstream *up, guint w, gint64 now_ms, const WeftPickHints *hints,
                     WeftEndpointSet **out_set, guint *out_idx, gboolean *all_down)
 {
   WeftEndpointSet *set = g_atomic_pointer_get (&up->set);
@@ -247,6 +250,65 @@ weft_upstream_report (WeftUpstream *up, WeftEndpointSet *set, guint idx, guint w
   weft_log (WEFT_LOG_WARNING, "upstream",
             "%s: endpoint %s failed %u times in a row, skipped for %" G_GUINT64_FORMAT " ms",
             up->name, set->endpoints[idx].key, h->fails, h->backoff_ms);
+}
+
+gboolean
+weft_upstream_request_hash (WeftUpstream *up, WeftRequest *req, guint64 *hash)
+{
+  (void) up;
+  (void) req;
+  *hash = 0;
+  return FALSE;
+}
+
+void
+weft_upstream_attempt_start (WeftUpstream *up, WeftEndpointSet *set, guint idx, guint w)
+{
+  (void) set;
+  (void) idx;
+  up->inflight[(gsize) MIN (w, up->n_workers - 1) * WEFT_RR_STRIDE]++;
+}
+
+void
+weft_upstream_attempt_end (WeftUpstream *up, WeftEndpointSet *set, guint idx, guint w,
+                           WeftOutcome outcome, guint status, gint64 latency_us, gint64 now_ms)
+{
+  guint *n = &up->inflight[(gsize) MIN (w, up->n_workers - 1) * WEFT_RR_STRIDE];
+
+  (void) set;
+  (void) idx;
+  (void) outcome;
+  (void) status;
+  (void) latency_us;
+  (void) now_ms;
+  if (*n > 0)
+    (*n)--;
+}
+
+gboolean
+weft_upstream_overflowing (WeftUpstream *up, guint w)
+{
+  return up->pool.max_requests > 0 &&
+         up->inflight[(gsize) MIN (w, up->n_workers - 1) * WEFT_RR_STRIDE] >= up->pool.max_requests;
+}
+
+gboolean
+weft_upstream_set_policy (WeftUpstream *up, const WeftLbSpec *lb, const WeftOutlierSpec *outlier,
+                          const WeftPoolSpec *pool, GError **error)
+{
+  (void) error;
+  if (lb != NULL)
+    {
+      up->lb = *lb;
+      g_free (up->hash_key);
+      up->hash_key = g_strdup (lb->hash_key);
+      up->lb.hash_key = up->hash_key;
+    }
+  if (outlier != NULL)
+    up->outlier = *outlier;
+  if (pool != NULL)
+    up->pool = *pool;
+  return TRUE;
 }
 
 /* DNS: main thread only */

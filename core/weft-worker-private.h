@@ -106,5 +106,6 @@ void        weft_worker_conn_removed (WeftWorker *worker, WeftConn *conn);
 /* a request of @gen ended: a retired generation may now be released */
 void        weft_worker_gen_released (WeftWorker *worker, WeftGeneration *gen);
 void        weft_worker_random_id    (WeftWorker *worker, char out[37]);
+guint64     weft_worker_random       (WeftWorker *worker);
 
 G_END_DECLS

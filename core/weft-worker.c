@@ -135,22 +135,27 @@ weft_worker_gen_released (WeftWorker *w, WeftGeneration *gen)
     weft_worker_drop_generation (w, gen);
 }
 
+guint64
+weft_worker_random (WeftWorker *w)
+{
+  /* xorshift128+: fast, and random enough for ids, splits and jitter */
+  guint64 s1 = w->rng[0];
+  const guint64 s0 = w->rng[1];
+
+  w->rng[0] = s0;
+  s1 ^= s1 << 23;
+  w->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+  return w->rng[1] + s0;
+}
+
 void
 weft_worker_random_id (WeftWorker *w, char out[37])
 {
   static const char hex[] = "0123456789abcdef";
   guint64 r[2];
 
-  /* xorshift128+: fast, and random enough for request ids */
   for (int k = 0; k < 2; k++)
-    {
-      guint64 s1 = w->rng[0];
-      const guint64 s0 = w->rng[1];
-      w->rng[0] = s0;
-      s1 ^= s1 << 23;
-      w->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
-      r[k] = w->rng[1] + s0;
-    }
+    r[k] = weft_worker_random (w);
   /* UUID version 4 layout */
   r[0] = (r[0] & ~G_GUINT64_CONSTANT (0xf000)) | 0x4000;
   r[1] = (r[1] & G_GUINT64_CONSTANT (0x3fffffffffffffff)) | G_GUINT64_CONSTANT (0x8000000000000000);

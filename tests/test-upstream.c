@@ -43,7 +43,7 @@ pick (WeftUpstream *up, guint w, gint64 now, gboolean *all_down)
   WeftEndpointSet *set;
   guint idx;
 
-  g_assert_cmpint (weft_upstream_pick (up, w, now, &set, &idx, all_down), ==, WEFT_PICK_OK);
+  g_assert_cmpint (weft_upstream_pick (up, w, now, NULL, &set, &idx, all_down), ==, WEFT_PICK_OK);
   return idx;
 }
 
@@ -136,7 +136,7 @@ test_empty_set (void)
   guint idx;
   gboolean down;
 
-  g_assert_cmpint (weft_upstream_pick (up, 0, 0, &set, &idx, &down), ==, WEFT_PICK_NONE);
+  g_assert_cmpint (weft_upstream_pick (up, 0, 0, NULL, &set, &idx, &down), ==, WEFT_PICK_NONE);
   weft_upstream_free (up);
   free_config (uc);
 }

@@ -23,7 +23,7 @@ G_BEGIN_DECLS
  * callback signature changes. The loader refuses a plugin whose descriptor
  * carries another version and says which plugin to rebuild.
  */
-#define WEFT_PLUGIN_ABI_VERSION 1
+#define WEFT_PLUGIN_ABI_VERSION 2
 
 /**
  * WEFT_PLUGIN_ENTRY_SYMBOL:
@@ -228,6 +228,96 @@ WeftUpstream   *weft_request_get_upstream      (WeftRequest *req);
 void            weft_request_set_upstream      (WeftRequest *req, WeftUpstream *upstream);
 const char     *weft_upstream_get_name         (WeftUpstream *upstream);
 
+/* ------------------------------------------------------------------ */
+/* traffic policy: what a route hook may ask of the core                */
+/* ------------------------------------------------------------------ */
+
+/**
+ * WeftRetryOn:
+ * @WEFT_RETRY_ON_CONNECT_FAILURE: the connect failed, was refused or timed out
+ * @WEFT_RETRY_ON_REFUSED_STREAM: the upstream refused the request without
+ *   processing it (an HTTP/2 REFUSED_STREAM; for HTTP/1.1 a connection
+ *   closed before any response byte)
+ * @WEFT_RETRY_ON_RESET: the connection broke or timed out (per-try timeout)
+ *   before a response head arrived
+ * @WEFT_RETRY_ON_5XX: any 5xx response, and everything gateway-error covers
+ * @WEFT_RETRY_ON_GATEWAY_ERROR: a 502, 503 or 504 response, and connect failures
+ * @WEFT_RETRY_ON_STATUS: a status listed in #WeftRetrySpec.statuses
+ */
+typedef enum {
+  WEFT_RETRY_ON_CONNECT_FAILURE = 1 << 0,
+  WEFT_RETRY_ON_REFUSED_STREAM  = 1 << 1,
+  WEFT_RETRY_ON_RESET           = 1 << 2,
+  WEFT_RETRY_ON_5XX             = 1 << 3,
+  WEFT_RETRY_ON_GATEWAY_ERROR   = 1 << 4,
+  WEFT_RETRY_ON_STATUS          = 1 << 5,
+} WeftRetryOn;
+
+#define WEFT_RETRY_MAX_STATUSES 16
+
+/**
+ * WeftRetrySpec:
+ * @attempts: retries after the first try (0 = no retry)
+ * @per_try_timeout_ms: time one try may take to its response head; 0 = the
+ *   request timeout only
+ * @retry_on: #WeftRetryOn bits
+ * @statuses: the statuses %WEFT_RETRY_ON_STATUS retries on
+ * @n_statuses: how many of @statuses are used
+ * @backoff_base_ms: the first backoff; each retry doubles it, up to
+ *   @backoff_max_ms; the wait is a random value from 0 to that (full jitter).
+ *   0 = 25 ms.
+ * @backoff_max_ms: 0 = ten times @backoff_base_ms
+ * @max_body: a request whose body is larger is never retried; 0 = 64 KiB
+ * @budget_ratio: retries may add at most this fraction of the requests the
+ *   policy saw over the last 10 s (0.2 = 20%); a negative value turns the
+ *   budget off; 0 = 0.2
+ * @budget_min_per_sec: retries allowed per second whatever the ratio, so a
+ *   quiet route can still retry; 0 = 10
+ *
+ * What weft_plugin_context_new_retry_policy() builds a policy from.
+ */
+typedef struct {
+  guint    attempts;
+  guint64  per_try_timeout_ms;
+  guint    retry_on;
+  guint16  statuses[WEFT_RETRY_MAX_STATUSES];
+  guint    n_statuses;
+  guint64  backoff_base_ms;
+  guint64  backoff_max_ms;
+  gsize    max_body;
+  double   budget_ratio;
+  guint    budget_min_per_sec;
+} WeftRetrySpec;
+
+/**
+ * WeftRetryPolicy:
+ *
+ * A retry policy with its retry budget, owned by the configuration
+ * generation it was made in.
+ */
+typedef struct _WeftRetryPolicy WeftRetryPolicy;
+
+/* route-phase calls: they shape how the core forwards this request */
+
+/* the whole request's time to its response head, instead of the listener's
+ * timeouts.request; 0 = no limit */
+void            weft_request_set_timeout       (WeftRequest *req, guint64 timeout_ms);
+/* retries for this request; NULL = none (the default) */
+void            weft_request_set_retry_policy  (WeftRequest *req, WeftRetryPolicy *policy);
+/* holds the request @delay_ms before it goes upstream or is answered (fault
+ * injection); the wait holds no thread */
+void            weft_request_set_delay         (WeftRequest *req, guint64 delay_ms);
+/* sends a copy of the request to @upstream, with "-shadow" appended to its
+ * authority; the copy's response is discarded, and its failure or slowness
+ * never touches the request. A body larger than 64 KiB is not mirrored.
+ * One mirror per request; a second call replaces the first. */
+void            weft_request_mirror            (WeftRequest *req, WeftUpstream *upstream);
+/* a random 32-bit value from the worker's generator (no lock, no syscall) */
+guint32         weft_request_random            (WeftRequest *req);
+/* the port the request was sent to: the authority's port, else the original
+ * destination port of a redirected connection, else the listener's port */
+guint16         weft_request_get_port          (WeftRequest *req);
+
 /**
  * weft_request_respond:
  * @req: the request
@@ -329,6 +419,123 @@ WeftUpstream   *weft_plugin_context_lookup_upstream (WeftPluginContext *ctx, con
 guint           weft_plugin_context_get_n_workers   (WeftPluginContext *ctx);
 /* this sidecar's identity from the node: section, or NULL */
 const char     *weft_plugin_context_get_node_field  (WeftPluginContext *ctx, const char *field);
+
+WeftRetryPolicy *weft_plugin_context_new_retry_policy (WeftPluginContext *ctx,
+                                                       const WeftRetrySpec *spec);
+
+/**
+ * weft_plugin_context_add_upstream:
+ * @ctx: the context
+ * @name: the upstream's name
+ * @host: a DNS name or an IP literal
+ * @port: the port; 0 = the port each request was sent to (weft_request_get_port())
+ * @error: return location
+ *
+ * An upstream of this generation that resolves @host through the system
+ * resolver (search domains apply, as in a pod) every 5 s. When an upstream
+ * named @name exists already it is returned. Call it from config_new,
+ * config_add_document or config_finish.
+ */
+WeftUpstream   *weft_plugin_context_add_upstream    (WeftPluginContext *ctx, const char *name,
+                                                     const char *host, guint16 port,
+                                                     GError **error);
+
+/**
+ * WeftLbPolicy:
+ * @WEFT_LB_ROUND_ROBIN: each endpoint in turn (the default)
+ * @WEFT_LB_RANDOM: a uniformly random endpoint
+ * @WEFT_LB_LEAST_REQUEST: the better of two random endpoints by outstanding
+ *   requests times peak-EWMA latency
+ * @WEFT_LB_RING_HASH: a consistent-hash ring on #WeftLbSpec.hash_on
+ * @WEFT_LB_MAGLEV: a Maglev table on #WeftLbSpec.hash_on
+ */
+typedef enum {
+  WEFT_LB_ROUND_ROBIN,
+  WEFT_LB_RANDOM,
+  WEFT_LB_LEAST_REQUEST,
+  WEFT_LB_RING_HASH,
+  WEFT_LB_MAGLEV,
+} WeftLbPolicy;
+
+/**
+ * WeftHashOn:
+ * @WEFT_HASH_ON_NONE: nothing: hash policies pick at random
+ * @WEFT_HASH_ON_HEADER: the request header #WeftLbSpec.hash_key
+ * @WEFT_HASH_ON_COOKIE: the cookie #WeftLbSpec.hash_key
+ * @WEFT_HASH_ON_SOURCE_IP: the client's IP address
+ */
+typedef enum {
+  WEFT_HASH_ON_NONE,
+  WEFT_HASH_ON_HEADER,
+  WEFT_HASH_ON_COOKIE,
+  WEFT_HASH_ON_SOURCE_IP,
+} WeftHashOn;
+
+/**
+ * WeftLbSpec:
+ * @policy: the algorithm
+ * @hash_on: what the hash policies hash
+ * @hash_key: header or cookie name; copied
+ * @table_size: ring entries (ring hash, default 1024) or Maglev table size
+ *   (a prime, default 65537); 0 = default
+ */
+typedef struct {
+  WeftLbPolicy  policy;
+  WeftHashOn    hash_on;
+  const char   *hash_key;
+  guint         table_size;
+} WeftLbSpec;
+
+/**
+ * WeftOutlierSpec:
+ * @consecutive_5xx: 5xx answers (and gateway errors) in a row that eject
+ *   an endpoint; 0 = off
+ * @consecutive_gateway_errors: 502, 503, 504 answers and connect failures in
+ *   a row that eject an endpoint; 0 = off
+ * @base_ejection_ms: the first ejection's length; the n-th ejection of the
+ *   same endpoint lasts n times as long; 0 = 30 s
+ * @max_ejection_percent: at most this share of endpoints is ejected at once;
+ *   0 = 10 (at least one endpoint can always be ejected)
+ */
+typedef struct {
+  guint    consecutive_5xx;
+  guint    consecutive_gateway_errors;
+  guint64  base_ejection_ms;
+  guint    max_ejection_percent;
+} WeftOutlierSpec;
+
+/**
+ * WeftPoolSpec:
+ * @connect_timeout_ms: 0 = the upstream's or the global connect timeout
+ * @max_requests: requests in flight to the upstream from one worker at
+ *   most; more get 503 with x-weft-error: upstream_overflow; 0 = no limit
+ * @max_requests_per_connection: an upstream connection is closed after this
+ *   many requests; 0 = no limit
+ */
+typedef struct {
+  guint64  connect_timeout_ms;
+  guint    max_requests;
+  guint    max_requests_per_connection;
+} WeftPoolSpec;
+
+/**
+ * weft_plugin_context_configure_upstream:
+ * @ctx: the context
+ * @upstream: an upstream of this generation
+ * @lb: (nullable): the load balancer, or NULL to keep it
+ * @outlier: (nullable): outlier detection, or NULL to keep it
+ * @pool: (nullable): connection pool limits, or NULL to keep them
+ * @error: return location
+ *
+ * Sets an upstream's traffic policy for this generation (an Istio
+ * DestinationRule's trafficPolicy). Call it at config time only.
+ */
+gboolean        weft_plugin_context_configure_upstream (WeftPluginContext *ctx,
+                                                        WeftUpstream *upstream,
+                                                        const WeftLbSpec *lb,
+                                                        const WeftOutlierSpec *outlier,
+                                                        const WeftPoolSpec *pool,
+                                                        GError **error);
 
 /**
  * weft_plugin_context_register_metric:
