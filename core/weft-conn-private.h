@@ -81,6 +81,22 @@ struct _WeftConn {
   gboolean            head_started; /* bytes of a request head arrived */
   guint               n_requests;
   guint32             orig_port;    /* SO_ORIGINAL_DST port; 0 = not asked, G_MAXUINT32 = none */
+
+  /* traffic policy of the exchange */
+  guint               tries;        /* tries under the retry policy, the first included */
+  WeftBuf            *replay;       /* body bytes sent upstream, kept for a retry */
+  gsize               replay_sent;  /* of them, sent again on this try */
+  gboolean            replay_lost;  /* the body outgrew what a retry may resend */
+  GSource            *timer;        /* fault delay or retry backoff */
+  guint               timer_action;
+  gint64              req_deadline_ms;  /* the request's own deadline; 0 = none */
+  gint64              try_deadline_ms;  /* this try's deadline; 0 = none */
+  gint64              try_start_us;
+  gboolean            attempt_open; /* an endpoint was picked and not yet judged */
+  gboolean            has_hash;
+  guint64             hash;
+  char                ep_key[72];   /* pool key of an endpoint given the request's port */
+  struct _WeftMirror *mirror;
 };
 
 /* a connection accepted on @wl; the worker owns it */

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "weft-conn-private.h"
 #include "weft-log-private.h"
+#include "weft-mirror-private.h"
+#include "weft-retry-policy-private.h"
 
 #include <errno.h>
 #include <linux/netfilter_ipv4.h>
@@ -19,7 +21,7 @@ static void weft_conn_up_event (WeftEpollHandler *handler, guint32 events);
 static const char *const weft_upstream_err_tokens[WEFT_UPSTREAM_ERR_COUNT] = {
   "upstream_connect_refused", "upstream_connect_failed", "upstream_connect_timeout",
   "upstream_reset", "upstream_timeout", "no_healthy_endpoint", "no_upstream",
-  "upstream_bad_response", "upstream_retried",
+  "upstream_bad_response", "upstream_retried", "upstream_overflow", "retry_budget_exhausted",
 };
 
 const char *
@@ -164,6 +166,88 @@ weft_conn_close_up (WeftConn *c)
 }
 
 /* ------------------------------------------------------------------ */
+/* timers and attempts                                                  */
+/* ------------------------------------------------------------------ */
+
+typedef enum {
+  WEFT_TIMER_FORWARD,    /* a fault delay ended: forward the request */
+  WEFT_TIMER_ANSWER,     /* a fault delay ended: send the local answer */
+  WEFT_TIMER_RETRY,      /* a retry backoff ended */
+} WeftTimerAction;
+
+static void weft_conn_forward (WeftConn *c);
+static void weft_conn_try (WeftConn *c);
+static void weft_conn_answer_local (WeftConn *c);
+
+static void
+weft_conn_cancel_timer (WeftConn *c)
+{
+  if (c->timer == NULL)
+    return;
+  g_source_destroy (c->timer);
+  g_clear_pointer (&c->timer, g_source_unref);
+}
+
+static gboolean
+weft_conn_timer_fired (gpointer data)
+{
+  WeftConn *c = data;
+  WeftWorker *w = c->worker;
+
+  g_clear_pointer (&c->timer, g_source_unref);
+  weft_worker_begin_batch (w);
+  if (c->timer_action == WEFT_TIMER_FORWARD)
+    weft_conn_forward (c);
+  else if (c->timer_action == WEFT_TIMER_ANSWER)
+    weft_conn_answer_local (c);
+  else
+    weft_conn_try (c);
+  weft_conn_run (c);
+  weft_worker_end_batch (w);
+  return G_SOURCE_REMOVE;
+}
+
+/* a timer on the worker's loop; only delayed or retried requests pay for one */
+static void
+weft_conn_arm_timer (WeftConn *c, guint64 ms, WeftTimerAction action)
+{
+  weft_conn_cancel_timer (c);
+  c->timer_action = action;
+  c->timer = g_timeout_source_new ((guint) MIN (ms, (guint64) G_MAXUINT));
+  g_source_set_callback (c->timer, weft_conn_timer_fired, c, NULL);
+  g_source_attach (c->timer, c->worker->context);
+}
+
+/* the verdict on the endpoint of the current try, given once */
+static void
+weft_conn_end_attempt (WeftConn *c, WeftOutcome outcome, guint status)
+{
+  if (!c->attempt_open)
+    return;
+  c->attempt_open = FALSE;
+  weft_upstream_attempt_end (c->req.upstream, c->ep_set, c->ep_idx, c->worker->index, outcome,
+                             status, c->worker->now_us - c->try_start_us, c->worker->now_ms);
+}
+
+/* the earlier of the request's and the try's deadlines; 0 = none */
+static gint64
+weft_conn_try_deadline (WeftConn *c)
+{
+  if (c->req_deadline_ms == 0)
+    return c->try_deadline_ms;
+  if (c->try_deadline_ms == 0)
+    return c->req_deadline_ms;
+  return MIN (c->req_deadline_ms, c->try_deadline_ms);
+}
+
+static void
+weft_conn_set_deadline_at (WeftConn *c, WeftDeadline kind, gint64 at_ms)
+{
+  c->deadline_kind = at_ms != 0 ? kind : WEFT_DEADLINE_NONE;
+  c->deadline_ms = at_ms;
+}
+
+/* ------------------------------------------------------------------ */
 /* closing                                                              */
 /* ------------------------------------------------------------------ */
 
@@ -173,6 +257,7 @@ weft_conn_free (WeftConn *c)
   weft_buf_pool_put (c->worker->bufs, c->in);
   weft_buf_pool_put (c->worker->bufs, c->out);
   weft_buf_pool_put (c->worker->bufs, c->up_out);
+  weft_buf_pool_put (c->worker->bufs, c->replay);
   g_free (c);
 }
 
@@ -195,9 +280,16 @@ weft_conn_end_request (WeftConn *c, gboolean run_log)
       }
   cls = req->status / 100;
   weft_metric_series_add (c->wl->requests[cls <= 5 ? cls : 0], 1);
+  weft_conn_cancel_timer (c);
+  weft_conn_end_attempt (c, WEFT_OUTCOME_CANCELLED, 0);
+  if (c->mirror != NULL)
+    weft_mirror_detach (c->mirror, c->req_body.done && c->req_body.ready == 0);
+  c->mirror = NULL;
   weft_request_end (req);
   weft_buf_pool_put (c->worker->bufs, c->up_out);
   c->up_out = NULL;
+  weft_buf_pool_put (c->worker->bufs, c->replay);
+  c->replay = NULL;
   c->in_request = FALSE;
   c->ep_set = NULL;
   req->listener = NULL;
@@ -282,6 +374,8 @@ weft_conn_answer_local (WeftConn *c)
   WeftRequest *req = &c->req;
   gboolean close_after = !c->keep_alive || !c->req_body.done || c->worker->draining;
 
+  weft_conn_cancel_timer (c);
+  weft_conn_end_attempt (c, WEFT_OUTCOME_CANCELLED, 0);
   weft_conn_close_up (c);
   weft_conn_ensure_out (c);
   c->out->start = c->out->end = 0;
@@ -344,10 +438,35 @@ weft_conn_fail_upstream (WeftConn *c, guint status, WeftUpstreamErr err)
 /* upstream connections                                                 */
 /* ------------------------------------------------------------------ */
 
+static guint16 weft_conn_request_port (WeftConn *c);
+
+/* an endpoint without a port (a DNS destination) takes the request's */
+static const char *
+weft_conn_endpoint_addr (WeftConn *c, WeftEndpoint *ep, struct sockaddr_storage *addr)
+{
+  in_port_t *port = NULL;
+  const char *colon;
+
+  *addr = ep->addr;
+  if (addr->ss_family == AF_INET)
+    port = &((struct sockaddr_in *) addr)->sin_port;
+  else if (addr->ss_family == AF_INET6)
+    port = &((struct sockaddr_in6 *) addr)->sin6_port;
+  if (port == NULL || *port != 0)
+    return ep->key;
+  *port = htons (weft_conn_request_port (c));
+  colon = strrchr (ep->key, ':');
+  g_snprintf (c->ep_key, sizeof c->ep_key, "%.*s:%u", (int) (colon - ep->key), ep->key,
+              ntohs (*port));
+  return c->ep_key;
+}
+
 static WeftUpConn *
 weft_conn_open_up (WeftConn *c, WeftEndpoint *ep, int *err)
 {
-  int fd = socket (ep->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  struct sockaddr_storage addr;
+  const char *key = weft_conn_endpoint_addr (c, ep, &addr);
+  int fd = socket (addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
   WeftUpConn *up;
 
@@ -358,7 +477,7 @@ weft_conn_open_up (WeftConn *c, WeftEndpoint *ep, int *err)
       return NULL;
     }
   setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (connect (fd, (struct sockaddr *) &ep->addr, ep->addr_len) < 0 && errno != EINPROGRESS)
+  if (connect (fd, (struct sockaddr *) &addr, ep->addr_len) < 0 && errno != EINPROGRESS)
     {
       *err = errno;
       close (fd);
@@ -366,7 +485,7 @@ weft_conn_open_up (WeftConn *c, WeftEndpoint *ep, int *err)
     }
   up = g_new0 (WeftUpConn, 1);
   up->h.func = weft_conn_up_event;
-  up->entry = weft_upstream_pool_entry (c->worker->pool, ep->key);
+  up->entry = weft_upstream_pool_entry (c->worker->pool, key);
   if (!weft_epoll_source_add (c->worker->epoll, &up->h, fd, EPOLLOUT))
     {
       *err = errno;
@@ -383,22 +502,86 @@ static void
 weft_conn_attach_up (WeftConn *c, WeftUpConn *up)
 {
   const WeftTimeouts *t = &c->req.listener->config->timeouts;
-  guint64 connect_ms = c->req.upstream->config->connect_ms ? c->req.upstream->config->connect_ms
-                                                           : t->connect_ms;
+  WeftUpstream *upstream = c->req.upstream;
+  guint64 connect_ms = upstream->pool.connect_timeout_ms ? upstream->pool.connect_timeout_ms :
+                       upstream->config->connect_ms ? upstream->config->connect_ms : t->connect_ms;
+  gint64 connect_at = c->worker->now_ms + (gint64) connect_ms;
+  gint64 limit = weft_conn_try_deadline (c);
 
   c->up = up;
   up->owner = c;
   up->h.func = weft_conn_up_event;
   c->up_out_sent = 0;
+  c->replay_sent = 0;
   c->up_eof = FALSE;
   if (up->connected)
     {
       up->writable = TRUE;
-      weft_conn_set_deadline (c, WEFT_DEADLINE_REQUEST, t->request_ms);
+      weft_conn_set_deadline_at (c, WEFT_DEADLINE_REQUEST, limit);
     }
   else
-    weft_conn_set_deadline (c, WEFT_DEADLINE_CONNECT,
-                            t->request_ms ? MIN (connect_ms, t->request_ms) : connect_ms);
+    weft_conn_set_deadline_at (c, WEFT_DEADLINE_CONNECT,
+                               limit != 0 ? MIN (connect_at, limit) : connect_at);
+}
+
+/* does the retry policy call for another try after @outcome? */
+static gboolean
+weft_conn_retry_wanted (WeftConn *c, WeftOutcome outcome, guint status)
+{
+  guint on = c->req.retry->spec.retry_on;
+  guint broken = WEFT_RETRY_ON_RESET | WEFT_RETRY_ON_5XX | WEFT_RETRY_ON_GATEWAY_ERROR;
+
+  switch (outcome)
+    {
+    case WEFT_OUTCOME_CONNECT_FAILED:
+      return (on & (broken | WEFT_RETRY_ON_CONNECT_FAILURE)) != 0;
+    case WEFT_OUTCOME_RESET:
+      /* on HTTP/1.1 a close before any response byte is a refused stream */
+      return (on & broken) != 0 ||
+             ((on & WEFT_RETRY_ON_REFUSED_STREAM) && !c->resp_started);
+    case WEFT_OUTCOME_TIMEOUT:
+      return (on & broken) != 0;
+    case WEFT_OUTCOME_RESPONSE:
+      return weft_retry_policy_on_status (c->req.retry, status);
+    case WEFT_OUTCOME_CANCELLED:
+    default:
+      return FALSE;
+    }
+}
+
+/* a try failed before anything reached the client: retry when the policy,
+ * the body and the budget allow it */
+static gboolean
+weft_conn_retry_policy (WeftConn *c, WeftOutcome outcome, guint status)
+{
+  WeftRetryPolicy *policy = c->req.retry;
+  guint64 backoff;
+
+  if (policy == NULL || c->tries > policy->spec.attempts || c->replay_lost ||
+      c->resp_head_sent || c->client_eof || !weft_conn_retry_wanted (c, outcome, status))
+    return FALSE;
+  if (!weft_retry_policy_take_retry (policy, c->worker->index, c->worker->now_ms))
+    {
+      weft_conn_count_upstream_error (c, WEFT_UPSTREAM_ERR_RETRY_BUDGET);
+      return FALSE;
+    }
+  weft_conn_count_upstream_error (c, WEFT_UPSTREAM_ERR_RETRIED);
+  weft_conn_close_up (c);
+  c->resp_started = c->resp_head_done = FALSE;
+  c->up_eof = FALSE;
+  c->req.status = 0;
+  backoff = weft_retry_policy_backoff_ms (policy, c->tries,
+                                          (guint32) (weft_worker_random (c->worker) >> 32));
+  weft_log (WEFT_LOG_DEBUG, "proxy", "%s %s: retry %u in %" G_GUINT64_FORMAT " ms", c->req.method,
+            c->req.path, c->tries, backoff);
+  if (backoff == 0)
+    {
+      weft_conn_try (c);
+      return TRUE;
+    }
+  weft_conn_set_deadline_at (c, WEFT_DEADLINE_REQUEST, c->req_deadline_ms);
+  weft_conn_arm_timer (c, backoff, WEFT_TIMER_RETRY);
+  return TRUE;
 }
 
 /* a connect failed: count it against the endpoint, try another */
@@ -411,6 +594,7 @@ weft_conn_connect_failed (WeftConn *c, int err)
 
   weft_upstream_report (upstream, c->ep_set, c->ep_idx, c->worker->index, FALSE,
                         c->worker->now_ms);
+  weft_conn_end_attempt (c, WEFT_OUTCOME_CONNECT_FAILED, 0);
   weft_conn_close_up (c);
   weft_log (WEFT_LOG_DEBUG, "proxy", "%s: connect to %s failed: %s", upstream->name,
             c->ep_set && c->ep_idx < n ? c->ep_set->endpoints[c->ep_idx].key : "?",
@@ -420,6 +604,8 @@ weft_conn_connect_failed (WeftConn *c, int err)
       weft_conn_connect (c, TRUE);
       return;
     }
+  if (weft_conn_retry_policy (c, WEFT_OUTCOME_CONNECT_FAILED, 0))
+    return;
   if (c->all_down)
     weft_conn_fail_upstream (c, 503, WEFT_UPSTREAM_ERR_NO_ENDPOINT);
   else
@@ -434,10 +620,23 @@ weft_conn_connect (WeftConn *c, gboolean fresh)
   WeftEndpointSet *set = NULL;
   WeftEndpoint *ep;
   WeftUpConn *up = NULL;
+  WeftPickHints hints = { c->has_hash, c->hash, NULL, 0 };
+  struct sockaddr_storage addr;
   guint idx = 0;
   int err = 0;
 
-  if (weft_upstream_pick (upstream, c->worker->index, c->worker->now_ms, NULL, &set, &idx,
+  if (weft_upstream_overflowing (upstream, c->worker->index))
+    {
+      weft_conn_fail_upstream (c, 503, WEFT_UPSTREAM_ERR_OVERFLOW);
+      return;
+    }
+  /* another try goes elsewhere when it can */
+  if (c->tries > 1 || c->connect_attempts > 0)
+    {
+      hints.avoid_set = c->ep_set;
+      hints.avoid_idx = c->ep_idx;
+    }
+  if (weft_upstream_pick (upstream, c->worker->index, c->worker->now_ms, &hints, &set, &idx,
                           &c->all_down) != WEFT_PICK_OK)
     {
       weft_conn_fail_upstream (c, 503, WEFT_UPSTREAM_ERR_NO_ENDPOINT);
@@ -447,9 +646,13 @@ weft_conn_connect (WeftConn *c, gboolean fresh)
   c->ep_set = set;
   c->ep_idx = idx;
   ep = &set->endpoints[idx];
+  weft_upstream_attempt_start (upstream, set, idx, c->worker->index);
+  c->attempt_open = TRUE;
+  c->try_start_us = c->worker->now_us;
   if (!fresh)
     up = weft_upstream_pool_take (c->worker->pool,
-                                  weft_upstream_pool_entry (c->worker->pool, ep->key));
+                                  weft_upstream_pool_entry (c->worker->pool,
+                                                            weft_conn_endpoint_addr (c, ep, &addr)));
   if (up == NULL)
     up = weft_conn_open_up (c, ep, &err);
   if (up == NULL)
@@ -471,6 +674,7 @@ weft_conn_retry (WeftConn *c)
     return FALSE;
   c->retried = TRUE;
   weft_conn_count_upstream_error (c, WEFT_UPSTREAM_ERR_RETRIED);
+  weft_conn_end_attempt (c, WEFT_OUTCOME_CANCELLED, 0);
   weft_conn_close_up (c);
   c->connect_attempts = 0;
   weft_conn_connect (c, TRUE);
@@ -487,12 +691,37 @@ weft_conn_upstream_broke (WeftConn *c, gboolean timeout)
     }
   if (timeout)
     {
+      weft_conn_end_attempt (c, WEFT_OUTCOME_TIMEOUT, 0);
       weft_conn_fail_upstream (c, 504, WEFT_UPSTREAM_ERR_TIMEOUT);
       return;
     }
   if (weft_conn_retry (c))
     return;
+  weft_conn_end_attempt (c, WEFT_OUTCOME_RESET, 0);
+  if (weft_conn_retry_policy (c, WEFT_OUTCOME_RESET, 0))
+    return;
   weft_conn_fail_upstream (c, 502, WEFT_UPSTREAM_ERR_RESET);
+}
+
+/* the request's deadline, or this try's, passed without a response head */
+static void
+weft_conn_timed_out (WeftConn *c)
+{
+  if (c->tunnel)
+    {
+      weft_conn_close (c);
+      return;
+    }
+  if (c->req_deadline_ms != 0 && c->worker->now_ms >= c->req_deadline_ms)
+    {
+      weft_conn_cancel_timer (c);
+      weft_conn_upstream_broke (c, TRUE);
+      return;
+    }
+  weft_conn_end_attempt (c, WEFT_OUTCOME_TIMEOUT, 0);
+  if (weft_conn_retry_policy (c, WEFT_OUTCOME_TIMEOUT, 0))
+    return;
+  weft_conn_fail_upstream (c, 504, WEFT_UPSTREAM_ERR_TIMEOUT);
 }
 
 static void
@@ -513,7 +742,7 @@ weft_conn_up_connected (WeftConn *c)
   up->writable = TRUE;
   weft_upstream_report (c->req.upstream, c->ep_set, c->ep_idx, c->worker->index, TRUE,
                         c->worker->now_ms);
-  weft_conn_set_deadline (c, WEFT_DEADLINE_REQUEST, c->req.listener->config->timeouts.request_ms);
+  weft_conn_set_deadline_at (c, WEFT_DEADLINE_REQUEST, weft_conn_try_deadline (c));
 }
 
 static void
@@ -631,6 +860,11 @@ weft_conn_begin (WeftConn *c, WeftListener *l, WeftBuf *head_buf, WeftHttpHead *
   c->resp_started = c->resp_head_done = c->resp_head_sent = FALSE;
   c->tunnel = c->retried = c->all_down = FALSE;
   c->connect_attempts = 0;
+  c->tries = 0;
+  c->replay_sent = 0;
+  c->replay_lost = FALSE;
+  c->req_deadline_ms = c->try_deadline_ms = 0;
+  c->attempt_open = c->has_hash = FALSE;
   c->local_sent = 0;
   weft_framer_init (&c->req_body, head->body_kind, head->content_length);
   weft_framer_init (&c->resp_body, WEFT_HTTP_BODY_NONE, 0);
@@ -662,6 +896,11 @@ weft_conn_route (WeftConn *c)
   for (WeftPhase p = WEFT_PHASE_ROUTE; p <= WEFT_PHASE_UPSTREAM; p++)
     {
       r = weft_conn_run_phase (c, p);
+      if (r == WEFT_HOOK_RESPOND && req->local && req->delay_ms > 0)
+        {
+          weft_conn_arm_timer (c, req->delay_ms, WEFT_TIMER_ANSWER);
+          return;
+        }
       if (r == WEFT_HOOK_RESPOND && req->local)
         {
           weft_conn_answer_local (c);
@@ -679,7 +918,7 @@ weft_conn_route (WeftConn *c)
       return;
     }
   c->up_out = weft_buf_pool_get (c->worker->bufs, WEFT_BUF_TINY);
-  while (!weft_request_write_upstream_head (req, c->up_out, c->peer_ip))
+  while (!weft_request_write_upstream_head (req, c->up_out, NULL, FALSE))
     {
       c->up_out->start = c->up_out->end = 0;
       if (!weft_buf_pool_grow (c->worker->bufs, &c->up_out))
@@ -688,6 +927,44 @@ weft_conn_route (WeftConn *c)
           return;
         }
     }
+  c->has_hash = weft_upstream_request_hash (req->upstream, req, &c->hash);
+  if (req->retry != NULL)
+    {
+      weft_retry_policy_count_request (req->retry, c->worker->index, c->worker->now_ms);
+      c->replay_lost = req->body_kind == WEFT_HTTP_BODY_LENGTH &&
+                       req->content_length > req->retry->spec.max_body;
+    }
+  if (req->mirror != NULL)
+    c->mirror = weft_mirror_start (c->worker, req, req->mirror, weft_conn_request_port (c));
+  if (req->delay_ms > 0)
+    {
+      weft_conn_set_deadline (c, WEFT_DEADLINE_NONE, 0);
+      weft_conn_arm_timer (c, req->delay_ms, WEFT_TIMER_FORWARD);
+      return;
+    }
+  weft_conn_forward (c);
+}
+
+/* the request goes upstream: its deadline starts now */
+static void
+weft_conn_forward (WeftConn *c)
+{
+  WeftRequest *req = &c->req;
+  guint64 ms = req->has_timeout ? req->timeout_ms : req->listener->config->timeouts.request_ms;
+
+  c->req_deadline_ms = ms > 0 ? c->worker->now_ms + (gint64) ms : 0;
+  weft_conn_try (c);
+}
+
+static void
+weft_conn_try (WeftConn *c)
+{
+  WeftRetryPolicy *policy = c->req.retry;
+
+  c->tries++;
+  c->connect_attempts = 0;
+  c->try_deadline_ms = policy != NULL && policy->spec.per_try_timeout_ms > 0 ?
+                       c->worker->now_ms + (gint64) policy->spec.per_try_timeout_ms : 0;
   weft_conn_connect (c, FALSE);
 }
 
@@ -853,6 +1130,34 @@ weft_conn_read_up (WeftConn *c)
   return TRUE;
 }
 
+/* body bytes that went upstream: a retry may need them again, a mirror
+ * wants a copy */
+static void
+weft_conn_body_sent (WeftConn *c, const char *data, gsize len)
+{
+  WeftRetryPolicy *policy = c->req.retry;
+
+  if (c->mirror != NULL)
+    weft_mirror_body (c->mirror, data, len);
+  if (policy == NULL || c->replay_lost || len == 0)
+    return;
+  if (c->replay == NULL)
+    c->replay = weft_buf_pool_get (c->worker->bufs, WEFT_BUF_TINY);
+  while (c->replay != NULL && weft_buf_space (c->replay) < len)
+    {
+      if (weft_buf_len (c->replay) + len > policy->spec.max_body + WEFT_BUF_TINY ||
+          !weft_buf_pool_grow (c->worker->bufs, &c->replay))
+        {
+          /* larger than a retry may resend: this request is not retried */
+          c->replay_lost = TRUE;
+          weft_buf_pool_put (c->worker->bufs, c->replay);
+          c->replay = NULL;
+          return;
+        }
+    }
+  weft_buf_append (c->replay, data, len);
+}
+
 /* request head and body (or tunnel bytes) to the upstream */
 static gboolean
 weft_conn_write_up (WeftConn *c)
@@ -861,6 +1166,7 @@ weft_conn_write_up (WeftConn *c)
   struct iovec iov[2];
   int n_iov = 0;
   gsize body = 0;
+  gsize replay = c->replay != NULL ? weft_buf_len (c->replay) - c->replay_sent : 0;
   gssize n;
 
   if (up == NULL || !up->connected || !up->writable || c->up_out == NULL)
@@ -870,7 +1176,13 @@ weft_conn_write_up (WeftConn *c)
       iov[n_iov].iov_base = weft_buf_head (c->up_out) + c->up_out_sent;
       iov[n_iov++].iov_len = weft_buf_len (c->up_out) - c->up_out_sent;
     }
-  if (c->tunnel)
+  /* a retry first sends again what the earlier try sent */
+  if (replay > 0)
+    {
+      iov[n_iov].iov_base = weft_buf_head (c->replay) + c->replay_sent;
+      iov[n_iov++].iov_len = replay;
+    }
+  else if (c->tunnel)
     body = c->in != NULL ? weft_buf_len (c->in) : 0;
   else if (weft_framer_take (&c->req_body, c->in))
     body = c->req_body.ready;
@@ -898,15 +1210,19 @@ weft_conn_write_up (WeftConn *c)
       weft_conn_upstream_broke (c, FALSE);
       return TRUE;
     }
-  if (n_iov == 2 || c->up_out_sent < weft_buf_len (c->up_out))
+  if (c->up_out_sent < weft_buf_len (c->up_out))
     {
       gsize head_left = weft_buf_len (c->up_out) - c->up_out_sent;
       gsize used = MIN ((gsize) n, head_left);
       c->up_out_sent += used;
       n -= (gssize) used;
     }
-  if (n > 0)
+  if (n > 0 && replay > 0)
+    c->replay_sent += (gsize) n;
+  else if (n > 0)
     {
+      if (!c->tunnel)
+        weft_conn_body_sent (c, weft_buf_head (c->in), (gsize) n);
       weft_buf_consume (c->in, (gsize) n);
       if (!c->tunnel)
         c->req_body.ready -= (gsize) n;
@@ -970,6 +1286,10 @@ weft_conn_response_head (WeftConn *c)
       weft_conn_interim (c, head);
       return TRUE;
     }
+  weft_conn_end_attempt (c, WEFT_OUTCOME_RESPONSE, head->status);
+  if (head->status >= 400 && c->req.retry != NULL &&
+      weft_conn_retry_policy (c, WEFT_OUTCOME_RESPONSE, head->status))
+    return TRUE;
   c->resp_head_done = TRUE;
   weft_conn_set_deadline (c, WEFT_DEADLINE_NONE, 0);
   head_buf = up->in;
@@ -1105,6 +1425,10 @@ weft_conn_release_up (WeftConn *c)
              c->req_body.done && c->req_body.ready == 0 && !c->up_eof &&
              (up->in == NULL || weft_buf_len (up->in) == 0) &&
              c->up_out_sent == weft_buf_len (c->up_out);
+  up->served++;
+  if (c->req.upstream->pool.max_requests_per_connection > 0 &&
+      up->served >= c->req.upstream->pool.max_requests_per_connection)
+    reusable = FALSE;
   if (!reusable)
     {
       weft_conn_close_up (c);
@@ -1313,24 +1637,46 @@ weft_conn_new (WeftWorker *worker, WeftWorkerListener *wl, int fd,
   return c;
 }
 
+static void
+weft_conn_connect_timed_out (WeftConn *c)
+{
+  gint64 now_ms = c->worker->now_ms;
+
+  gboolean try_over = c->try_deadline_ms != 0 && now_ms >= c->try_deadline_ms;
+
+  weft_upstream_report (c->req.upstream, c->ep_set, c->ep_idx, c->worker->index, FALSE, now_ms);
+  weft_conn_end_attempt (c, WEFT_OUTCOME_CONNECT_FAILED, 0);
+  if (c->req_deadline_ms != 0 && now_ms >= c->req_deadline_ms)
+    {
+      weft_conn_fail_upstream (c, 504, WEFT_UPSTREAM_ERR_TIMEOUT);
+      return;
+    }
+  /* the connect's or the try's limit, not the request's: another try may fit */
+  if (weft_conn_retry_policy (c, try_over ? WEFT_OUTCOME_TIMEOUT : WEFT_OUTCOME_CONNECT_FAILED, 0))
+    return;
+  weft_conn_fail_upstream (c, 504, WEFT_UPSTREAM_ERR_CONNECT_TIMEOUT);
+}
+
 void
 weft_conn_check_deadline (WeftConn *c, gint64 now_ms)
 {
-  if (c->dead || c->deadline_kind == WEFT_DEADLINE_NONE || c->deadline_ms > now_ms)
+  WeftDeadline kind = c->deadline_kind;
+
+  if (c->dead || kind == WEFT_DEADLINE_NONE || c->deadline_ms > now_ms)
     return;
-  switch (c->deadline_kind)
+  /* a handler may set the next deadline (a retry) */
+  c->deadline_kind = WEFT_DEADLINE_NONE;
+  switch (kind)
     {
     case WEFT_DEADLINE_HEADER:
       c->in->start = c->in->end = 0;
       weft_conn_reject (c, 408, "request_header_timeout");
       break;
     case WEFT_DEADLINE_CONNECT:
-      weft_upstream_report (c->req.upstream, c->ep_set, c->ep_idx, c->worker->index, FALSE,
-                            now_ms);
-      weft_conn_fail_upstream (c, 504, WEFT_UPSTREAM_ERR_CONNECT_TIMEOUT);
+      weft_conn_connect_timed_out (c);
       break;
     case WEFT_DEADLINE_REQUEST:
-      weft_conn_upstream_broke (c, TRUE);
+      weft_conn_timed_out (c);
       break;
     case WEFT_DEADLINE_IDLE:
     case WEFT_DEADLINE_LINGER:
@@ -1339,7 +1685,6 @@ weft_conn_check_deadline (WeftConn *c, gint64 now_ms)
       weft_conn_close (c);
       return;
     }
-  c->deadline_kind = WEFT_DEADLINE_NONE;
   weft_conn_run (c);
 }
 

@@ -90,9 +90,11 @@ void     weft_request_end     (WeftRequest *req);
 /* copies the parsed response head's headers into the request */
 void     weft_request_set_response_head (WeftRequest *req, WeftBuf *head_buf,
                                          const WeftHttpHead *head);
-/* serialises the upstream request head into @out; FALSE if it does not fit */
+/* serialises the upstream request head into @out; FALSE if it does not fit.
+ * @authority_suffix (mirrors: "-shadow") is appended to the host header;
+ * @close adds connection: close */
 gboolean weft_request_write_upstream_head (WeftRequest *req, WeftBuf *out,
-                                           const char *peer_ip);
+                                           const char *authority_suffix, gboolean close);
 /* serialises the response head to the client; @close adds connection: close */
 gboolean weft_request_write_response_head (WeftRequest *req, WeftBuf *out, gboolean close);
 /* serialises a local answer's head (status, headers, content-length) */

@@ -279,17 +279,21 @@ weft_w_list (WeftWriter *w, const WeftHdrList *list, gboolean skip_host)
 }
 
 gboolean
-weft_request_write_upstream_head (WeftRequest *req, WeftBuf *out, const char *peer_ip)
+weft_request_write_upstream_head (WeftRequest *req, WeftBuf *out, const char *authority_suffix,
+                                  gboolean close)
 {
   WeftWriter w = { out, TRUE };
 
-  (void) peer_ip;
   weft_ws (&w, req->method);
   weft_w (&w, " ", 1);
   weft_ws (&w, req->path);
   weft_w (&w, " HTTP/1.1\r\nhost: ", 17);
   weft_ws (&w, req->authority);
+  if (authority_suffix != NULL)
+    weft_ws (&w, authority_suffix);
   weft_w (&w, "\r\n", 2);
+  if (close)
+    weft_ws (&w, "connection: close\r\n");
   weft_w_list (&w, &req->headers, TRUE);
   if (req->body_kind == WEFT_HTTP_BODY_LENGTH)
     {

@@ -25,6 +25,7 @@ struct _WeftUpConn {
   gboolean         readable;
   gboolean         writable;
   gboolean         reused;     /* served a request before */
+  guint            served;     /* requests it carried */
   gint64           idle_deadline_ms;
   WeftUpConn      *prev;       /* pool links, idle only */
   WeftUpConn      *next;

@@ -29,6 +29,8 @@ typedef enum {
   WEFT_UPSTREAM_ERR_NO_UPSTREAM,
   WEFT_UPSTREAM_ERR_BAD_RESPONSE,
   WEFT_UPSTREAM_ERR_RETRIED,
+  WEFT_UPSTREAM_ERR_OVERFLOW,
+  WEFT_UPSTREAM_ERR_RETRY_BUDGET,
   WEFT_UPSTREAM_ERR_COUNT,
 } WeftUpstreamErr;
 
@@ -68,6 +70,8 @@ struct _WeftWorker {
   GPtrArray         *listeners;     /* WeftWorkerListener* */
   WeftConn          *conns;         /* every client connection (intrusive list) */
   WeftConn          *dead;          /* closed this batch, freed after it */
+  struct _WeftMirror *mirrors;      /* request copies in flight */
+  struct _WeftMirror *dead_mirrors; /* closed this batch, freed after it */
   gint               n_conns;       /* atomic: read by the main thread */
   gint64             now_ms;        /* monotonic, refreshed per batch */
   gint64             now_us;
@@ -107,5 +111,8 @@ void        weft_worker_conn_removed (WeftWorker *worker, WeftConn *conn);
 void        weft_worker_gen_released (WeftWorker *worker, WeftGeneration *gen);
 void        weft_worker_random_id    (WeftWorker *worker, char out[37]);
 guint64     weft_worker_random       (WeftWorker *worker);
+/* a timer callback brackets its work with these, as an epoll batch is */
+void        weft_worker_begin_batch  (WeftWorker *worker);
+void        weft_worker_end_batch    (WeftWorker *worker);
 
 G_END_DECLS

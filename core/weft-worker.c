@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "weft-worker-private.h"
+#include "weft-mirror-private.h"
 #include "weft-conn-private.h"
 #include "weft-log-private.h"
 #include "weft-metrics-private.h"
@@ -192,8 +193,21 @@ weft_worker_batch_done (gpointer data)
       w->dead = c->next;
       weft_conn_free (c);
     }
+  weft_mirror_free_dead (w);
   weft_upstream_pool_reap (w->pool);
   weft_worker_update_clock (w);
+}
+
+void
+weft_worker_begin_batch (WeftWorker *w)
+{
+  weft_worker_update_clock (w);
+}
+
+void
+weft_worker_end_batch (WeftWorker *w)
+{
+  weft_worker_batch_done (w);
 }
 
 static void
@@ -251,6 +265,7 @@ weft_worker_tick (gpointer data)
       next = c->next;
       weft_conn_check_deadline (c, w->now_ms);
     }
+  weft_mirror_check_deadlines (w, w->now_ms);
   weft_upstream_pool_expire (w->pool, w->now_ms);
   weft_worker_batch_done (w);
   weft_worker_trim (w);
@@ -336,6 +351,7 @@ weft_worker_free (WeftWorker *w)
       next = c->next;
       weft_conn_abort (c);
     }
+  weft_mirror_close_all (w);
   weft_worker_batch_done (w);
   for (guint i = 0; i < w->listeners->len; i++)
     {
