@@ -32,6 +32,13 @@ typedef struct {
   gboolean         ignore_case;
   gboolean         invert;       /* the condition holds when the match fails */
   gpointer         re;           /* pcre2_code*, set by finish */
+  /* PREFIX on a path only: match whole path segments (Gateway API
+   * PathPrefix): "/foo" matches "/foo", "/foo/" and "/foo/bar", not
+   * "/foobar"; a trailing '/' of the prefix is ignored. FALSE = plain
+   * string prefix (weft's own, Istio's uri.prefix) */
+  gboolean         segment_prefix;
+  const WeftNode  *node;         /* where it was written, for regex errors;
+                                  * NULL = the rule's node */
 } WeftStrMatch;
 
 typedef struct {
@@ -74,6 +81,8 @@ typedef struct {
   const WeftNode  *node;         /* where it was written, for errors */
   /* set by finish */
   WeftUpstream    *upstream;
+  double           cumulative;   /* sum of the weights up to this one */
+  gpointer         action;       /* the WeftRouteAction whose dests hold it */
 } WeftRouteDest;
 
 typedef struct {
@@ -123,6 +132,7 @@ typedef struct {
   guint            abort_status;
   GPtrArray       *mirrors;           /* WeftRouteMirror* */
   const WeftNode  *node;
+  const WeftNode  *rewrite_regex_node; /* for its compile error; NULL = @node */
 } WeftRouteAction;
 
 /* one rule: a match block and the action; a rule with several match blocks
