@@ -90,8 +90,11 @@ class Backend:
     GET /echo answers JSON with the method, path, headers and body it saw.
     /status/N answers status N. /slow/MS waits MS ms. /big/N sends N bytes.
     /chunked/N sends N chunks. /upgrade switches to an echo tunnel.
-    /close answers without a length and closes. Every answer carries
-    x-backend: NAME. It counts requests and connections."""
+    /close answers without a length and closes. /flaky/KEY/N answers 503
+    to the first N requests for KEY, then 200; /flakyreset/KEY/N hangs up
+    on them instead. Every answer carries x-backend: NAME. It counts
+    requests and connections, and keeps (method, target, host) of each
+    request in seen."""
 
     def __init__(self, name="backend", port=None):
         self.name = name
@@ -99,6 +102,8 @@ class Backend:
         self.requests = 0
         self.connections = 0
         self.bodies = []
+        self.seen = []
+        self.flaky = {}
         self.lock = threading.Lock()
         self.stopped = False
         self.sock = socket.socket()
@@ -162,6 +167,7 @@ class Backend:
                     body = read_chunked(f)
                 with self.lock:
                     self.requests += 1
+                    self.seen.append((method, target, hmap.get("host", "")))
                 if not self._answer(c, f, method, target, headers, hmap, body):
                     return
         except (OSError, ValueError):
@@ -184,7 +190,18 @@ class Backend:
 
     def _answer(self, c, f, method, target, headers, hmap, body):
         path = target.split("?")[0]
-        if path.startswith("/status/"):
+        if path.startswith("/flaky"):
+            _, kind, key, n = path.split("/")[:4]
+            with self.lock:
+                left = self.flaky.setdefault(key, int(n))
+                self.flaky[key] = left - 1
+            if left > 0 and kind == "flakyreset":
+                return False
+            if left > 0:
+                self._send(c, 503, b"flaky\n")
+            else:
+                self._send(c, 200, b"recovered\n")
+        elif path.startswith("/status/"):
             self._send(c, int(path.split("/")[2]), b"status\n")
         elif path.startswith("/slow/"):
             time.sleep(int(path.split("/")[2]) / 1000)
