@@ -6,6 +6,7 @@
 #                                 packages are missing)
 # Knobs (environment): DURATION=10 WARMUP=1 RUNS=3 PORT_BASE=18080
 #                      BASELINE=1 (also load the backend directly, no proxy)
+#                      ROUTER=1 (also weft with the router plugin and one rule)
 #                      BUILD_DIR=bench/.build-release
 set -euo pipefail
 
@@ -16,6 +17,7 @@ DURATION=${DURATION:-10}   # seconds per measured wrk run
 WARMUP=${WARMUP:-1}        # seconds of unmeasured load before each measurement
 RUNS=${RUNS:-3}            # every reported number is the median over RUNS runs
 BASELINE=${BASELINE:-1}
+ROUTER=${ROUTER:-1}
 PORT_BASE=${PORT_BASE:-18080}
 
 PORT_BACKEND=$PORT_BASE
@@ -23,6 +25,8 @@ PORT_NGINX=$((PORT_BASE + 1))
 PORT_HAPROXY=$((PORT_BASE + 2))
 PORT_WEFT=$((PORT_BASE + 3))
 PORT_WEFT_ADMIN=$((PORT_BASE + 20))
+PORT_WEFTROUTER=$((PORT_BASE + 4))
+PORT_WEFTROUTER_ADMIN=$((PORT_BASE + 21))
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -160,7 +164,7 @@ foreign_pct() {  # foreign_pct "<snap before>" "<snap after>" -> % of all cores 
 
 # ---------------------------------------------------------------- configs
 write_configs() {
-  mkdir -p "$WORK"/{backend,nginx,haproxy,weft}
+  mkdir -p "$WORK"/{backend,nginx,haproxy,weft,weftrouter}
   # backend: nginx, 1 worker, fixed 19-byte body, no logging, unlimited keep-alive
   cat >"$WORK/backend/nginx.conf" <<EOF
 worker_processes 1;
@@ -240,6 +244,28 @@ upstreams:
   - name: backend
     endpoints: [127.0.0.1:$PORT_BACKEND]
 EOF
+  # the same with the router plugin and one rule: what routing costs
+  cat >"$WORK/weftrouter/weft.yaml" <<EOF
+admin:
+  address: 127.0.0.1:$PORT_WEFTROUTER_ADMIN
+workers: 1
+plugin_dirs: [$BUILD_DIR/plugins]
+listeners:
+  - name: inbound
+    address: 127.0.0.1:$PORT_WEFTROUTER
+    plugins: [router]
+upstreams:
+  - name: backend
+    endpoints: [127.0.0.1:$PORT_BACKEND]
+---
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: backend}
+spec:
+  hosts: ["*"]
+  http:
+    - route: [{destination: {host: backend}}]
+EOF
 }
 
 WEFT_BIN=""
@@ -251,6 +277,11 @@ start_target() {  # name -> START_PID, TARGET_PORT
     haproxy)
       start "$WORK/haproxy/out.log" haproxy -W -db -f "$WORK/haproxy/haproxy.cfg"
       TARGET_PORT=$PORT_HAPROXY ;;
+    weftrouter)
+      start "$WORK/weftrouter/out.log" "$WEFT_BIN" --config "$WORK/weftrouter/weft.yaml" --log-level warning
+      TARGET_PORT=$PORT_WEFTROUTER
+      wait_http_200 "http://127.0.0.1:$PORT_WEFTROUTER_ADMIN/ready" "$START_PID" ||
+        die "weft with the router did not become ready; log: $(cat "$WORK/weftrouter/out.log")" ;;
     weft)
       start "$WORK/weft/out.log" "$WEFT_BIN" --config "$WORK/weft/weft.yaml" --log-level warning
       TARGET_PORT=$PORT_WEFT
@@ -340,10 +371,11 @@ main() {
   else
     meson configure "$BUILD_DIR" -Dbuildtype=release -Dtests=false >/dev/null
   fi
-  ninja -C "$BUILD_DIR" core/weft >/dev/null
+  ninja -C "$BUILD_DIR" core/weft plugins/router/router.so >/dev/null
   WEFT_BIN=$BUILD_DIR/core/weft
 
-  for p in "$PORT_BACKEND" "$PORT_NGINX" "$PORT_HAPROXY" "$PORT_WEFT" "$PORT_WEFT_ADMIN"; do
+  for p in "$PORT_BACKEND" "$PORT_NGINX" "$PORT_HAPROXY" "$PORT_WEFT" "$PORT_WEFT_ADMIN" \
+           "$PORT_WEFTROUTER" "$PORT_WEFTROUTER_ADMIN"; do
     port_free "$p" || die "port $p is in use; set PORT_BASE to another base"
   done
 
@@ -357,6 +389,7 @@ main() {
   wait_http_200 "http://127.0.0.1:$PORT_BACKEND/" "$BACKEND_PID" || die "backend did not start: $(cat "$WORK/backend/out.log")"
 
   local targets=(weft nginx haproxy) order run i n
+  ((ROUTER)) && targets+=(weftrouter)
   ((BASELINE)) && targets+=(backend)
   n=${#targets[@]}
   for ((run = 1; run <= RUNS; run++)); do
@@ -386,7 +419,7 @@ report() {
   mkdir -p "$BENCH_DIR/results"
 
   declare -A M
-  for t in weft nginx haproxy backend; do
+  for t in weft nginx haproxy backend weftrouter; do
     for m in rps p50 p99 cpu_us cpu_us_c1 rss_idle anon_idle pss_idle rss_load anon_load upconns; do
       M[$t:$m]=$(median "${R[$t:$m]:-}")
     done
@@ -410,6 +443,10 @@ report() {
       [[ $t != weft ]] && desc="$np (master+worker, summed)"
       echo "| $t | $desc | ${M[$t:rps]} | ${M[$t:p50]} | ${M[$t:p99]} | ${M[$t:cpu_us]} | ${M[$t:cpu_us_c1]} | $(fmt_mib "${M[$t:rss_idle]}") | $(fmt_mib "${M[$t:anon_idle]}") | $(fmt_mib "${M[$t:pss_idle]}") | $(fmt_mib "${M[$t:rss_load]}") | $(fmt_mib "${M[$t:anon_load]}") | $(( $(sumv "${R[$t:errors64]}") + $(sumv "${R[$t:errors1]}") )) |"
     done
+    if ((ROUTER)); then
+      t=weftrouter
+      echo "| weft + router, 1 rule | 1 ($(median "${R[$t:threads]}") threads) | ${M[$t:rps]} | ${M[$t:p50]} | ${M[$t:p99]} | ${M[$t:cpu_us]} | ${M[$t:cpu_us_c1]} | $(fmt_mib "${M[$t:rss_idle]}") | $(fmt_mib "${M[$t:anon_idle]}") | $(fmt_mib "${M[$t:pss_idle]}") | $(fmt_mib "${M[$t:rss_load]}") | $(fmt_mib "${M[$t:anon_load]}") | $(( $(sumv "${R[$t:errors64]}") + $(sumv "${R[$t:errors1]}") )) |"
+    fi
     if ((BASELINE)); then
       echo "| *backend direct, no proxy* | – | ${M[backend:rps]} | ${M[backend:p50]} | ${M[backend:p99]} | – | – | – | – | – | – | – | $(( $(sumv "${R[backend:errors64]}") + $(sumv "${R[backend:errors1]}") )) |"
     fi
@@ -427,6 +464,10 @@ report() {
     awk -v w="${M[weft:cpu_us]}" -v n="${M[nginx:cpu_us]}" 'BEGIN{r=w/n; printf "- CPU per request <= 1.0x nginx: %.2fx -> %s\n", r, (r <= 1.0 ? "met" : sprintf("MISSED by %.0f%%", (r - 1) * 100))}'
     awk -v k="${M[weft:rss_idle]}" 'BEGIN{m=k/1024; printf "- idle RSS <= 10 MiB: %.2f MiB -> %s\n", m, (m <= 10 ? "met" : sprintf("MISSED by %.2f MiB", m - 10))}'
     awk -v k="${M[weft:anon_idle]}" 'BEGIN{m=k/1024; printf "- idle RssAnon <= 3 MiB: %.2f MiB -> %s\n", m, (m <= 3 ? "met" : sprintf("MISSED by %.2f MiB", m - 3))}'
+    if ((ROUTER)); then
+      awk -v r="${M[weftrouter:cpu_us]}" -v w="${M[weft:cpu_us]}" 'BEGIN{x=r/w; printf "- router on, 1 rule: CPU per request <= 1.03x plain weft: %.3fx -> %s\n", x, (x <= 1.03 ? "met" : sprintf("MISSED by %.1f%%", (x - 1) * 100))}'
+      awk -v r="${M[weftrouter:cpu_us_c1]}" -v w="${M[weft:cpu_us_c1]}" 'BEGIN{printf "- router on, 1 rule, at 1 connection: %.3fx plain weft CPU per request\n", r/w}'
+    fi
     echo
     echo "Backend connections opened during each measured 64-connection run (keep-alive check: a number far below the request count means the proxy reuses its backend connections; HAProxy's default \`http-reuse safe\` gives each new client connection its own backend connection, hence 65):"
     for t in weft nginx haproxy; do echo "- $t: ${R[$t:upconns]}"; done
