@@ -40,6 +40,13 @@ typedef struct {
   guint          unhealthy_after;  /* consecutive connect failures; default 3 */
   guint64        unhealthy_backoff_ms; /* default 5000; doubles per failed retry, max 60000 */
   guint64        connect_ms;       /* 0 = the global timeouts.connect */
+  /* traffic policy: load_balancer, outlier_detection, connection_pool;
+   * zeroes are the defaults (round robin, no outlier detection, no limits).
+   * pool.connect_timeout_ms stays 0: timeouts.connect is connect_ms. */
+  WeftLbSpec     lb;               /* lb.hash_key points at hash_key */
+  char          *hash_key;
+  WeftOutlierSpec outlier;
+  WeftPoolSpec   pool;
   const WeftNode *node;
 } WeftUpstreamConfig;
 

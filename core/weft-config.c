@@ -38,8 +38,31 @@ static const char *const weft_config_timeout_keys[] = {
 };
 
 static const char *const weft_config_upstream_keys[] = {
-  "name", "endpoints", "dns_refresh", "health", "timeouts", NULL
+  "name", "endpoints", "dns_refresh", "health", "timeouts", "load_balancer",
+  "outlier_detection", "connection_pool", NULL
 };
+
+static const char *const weft_config_lb_keys[] = { "policy", "hash_on", "table_size", NULL };
+
+static const char *const weft_config_hash_on_keys[] = { "header", "cookie", "source_ip", NULL };
+
+static const char *const weft_config_outlier_keys[] = {
+  "consecutive_5xx", "consecutive_gateway_errors", "base_ejection_time", "max_ejection_percent",
+  NULL
+};
+
+static const char *const weft_config_pool_keys[] = {
+  "max_requests", "max_requests_per_connection", NULL
+};
+
+/* load_balancer.policy values, in WeftLbPolicy order */
+static const char *const weft_config_lb_policies[] = {
+  "round_robin", "random", "least_request", "ring_hash", "maglev", NULL
+};
+
+#define WEFT_CONFIG_RING_MAX       1048576u
+#define WEFT_CONFIG_MAGLEV_MAX     5000011u
+#define WEFT_CONFIG_MAX_COUNT      1000000u
 
 static const char *const weft_config_health_keys[] = { "unhealthy_after", "backoff", NULL };
 
@@ -132,6 +155,7 @@ weft_config_endpoint_free (WeftEndpointConfig *endpoint)
 static void
 weft_config_upstream_free (WeftUpstreamConfig *upstream)
 {
+  g_free (upstream->hash_key);
   g_free (upstream->name);
   g_ptr_array_unref (upstream->endpoints);
   g_free (upstream);
@@ -788,6 +812,173 @@ weft_config_parse_health (WeftConfigLoader *l, WeftUpstreamConfig *upstream)
   weft_config_get_duration (l, health, "backoff", FALSE, &upstream->unhealthy_backoff_ms);
 }
 
+/* RFC 9110 token: what a header or cookie name is made of */
+static gboolean
+weft_config_token_valid (const char *text)
+{
+  static const char tchar[] = "!#$%&'*+-.^_`|~0123456789"
+                              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+  return text[0] != '\0' && strspn (text, tchar) == strlen (text);
+}
+
+static gboolean
+weft_config_is_prime (guint64 n)
+{
+  if (n < 2)
+    return FALSE;
+  for (guint64 d = 2; d * d <= n; d++)
+    if (n % d == 0)
+      return FALSE;
+  return TRUE;
+}
+
+/* hash_on: {header: name} | {cookie: name} | {source_ip: true} */
+static void
+weft_config_parse_hash_on (WeftConfigLoader *l, WeftUpstreamConfig *upstream,
+                           const WeftNode *hash_on)
+{
+  const WeftNode *header = weft_node_lookup (hash_on, "header");
+  const WeftNode *cookie = weft_node_lookup (hash_on, "cookie");
+  const WeftNode *source_ip = weft_node_lookup (hash_on, "source_ip");
+  guint given = !weft_node_is_null (header) + !weft_node_is_null (cookie)
+                + !weft_node_is_null (source_ip);
+  g_autoptr(GError) error = NULL;
+  gboolean on = FALSE;
+
+  if (!weft_config_check_keys (l, hash_on, weft_config_hash_on_keys))
+    return;
+  if (given != 1)
+    {
+      weft_config_problem (l, hash_on,
+                           given == 0 ? _("'hash_on' needs one of header, cookie or source_ip")
+                                      : _("'hash_on' takes only one of header, cookie or source_ip"));
+      return;
+    }
+  if (!weft_node_is_null (source_ip))
+    {
+      if (!weft_node_get_boolean (source_ip, &on, &error))
+        weft_config_note (l, error);
+      else if (!on)
+        weft_config_problem (l, source_ip, _("'source_ip' can only be true; to hash on "
+                                             "nothing, leave 'hash_on' out"));
+      else
+        upstream->lb.hash_on = WEFT_HASH_ON_SOURCE_IP;
+      return;
+    }
+
+  const char *key = !weft_node_is_null (header) ? "header" : "cookie";
+  const char *name = weft_config_get_string (l, hash_on, key);
+  if (name == NULL)
+    return;
+  if (!weft_config_token_valid (name))
+    {
+      weft_config_problem (l, weft_node_lookup (hash_on, key), _("invalid %s name '%s'"),
+                           key, name);
+      return;
+    }
+  upstream->lb.hash_on = g_str_equal (key, "header") ? WEFT_HASH_ON_HEADER : WEFT_HASH_ON_COOKIE;
+  g_free (upstream->hash_key);
+  upstream->hash_key = g_strdup (name);
+  upstream->lb.hash_key = upstream->hash_key;
+}
+
+static void
+weft_config_parse_load_balancer (WeftConfigLoader *l, WeftUpstreamConfig *upstream)
+{
+  const WeftNode *lb = weft_node_lookup (upstream->node, "load_balancer");
+  const WeftNode *hash_on, *size_node;
+  const char *policy;
+  gboolean hashing;
+  guint size = 0;
+
+  if (!weft_config_check_keys (l, lb, weft_config_lb_keys))
+    return;
+  policy = weft_config_get_string (l, lb, "policy");
+  if (policy != NULL)
+    {
+      guint i = 0;
+      while (weft_config_lb_policies[i] != NULL && !g_str_equal (weft_config_lb_policies[i], policy))
+        i++;
+      if (weft_config_lb_policies[i] == NULL)
+        {
+          weft_config_problem (l, weft_node_lookup (lb, "policy"),
+                               _("invalid load balancer policy '%s' (expected round_robin, "
+                                 "random, least_request, ring_hash or maglev)"), policy);
+          return;
+        }
+      upstream->lb.policy = (WeftLbPolicy) i;
+    }
+  hashing = upstream->lb.policy == WEFT_LB_RING_HASH || upstream->lb.policy == WEFT_LB_MAGLEV;
+
+  hash_on = weft_node_lookup (lb, "hash_on");
+  if (!weft_node_is_null (hash_on))
+    {
+      if (!hashing)
+        weft_config_problem (l, hash_on, _("'hash_on' needs policy ring_hash or maglev"));
+      else
+        weft_config_parse_hash_on (l, upstream, hash_on);
+    }
+
+  size_node = weft_node_lookup (lb, "table_size");
+  if (weft_node_is_null (size_node))
+    return;
+  if (!hashing)
+    {
+      weft_config_problem (l, size_node, _("'table_size' needs policy ring_hash or maglev"));
+      return;
+    }
+  if (upstream->lb.policy == WEFT_LB_RING_HASH)
+    {
+      weft_config_get_uint (l, lb, "table_size", 1, WEFT_CONFIG_RING_MAX, &size);
+      upstream->lb.table_size = size;
+      return;
+    }
+  weft_config_get_uint (l, lb, "table_size", 2, WEFT_CONFIG_MAGLEV_MAX, &size);
+  if (size != 0 && !weft_config_is_prime (size))
+    {
+      guint next = size + 1;
+      while (!weft_config_is_prime (next))
+        next++;
+      weft_config_problem (l, size_node, _("'table_size' must be a prime for maglev "
+                                           "(the next one is %u)"), next);
+      return;
+    }
+  upstream->lb.table_size = size;
+}
+
+static void
+weft_config_parse_outlier (WeftConfigLoader *l, WeftUpstreamConfig *upstream)
+{
+  const WeftNode *node = weft_node_lookup (upstream->node, "outlier_detection");
+  WeftOutlierSpec *o = &upstream->outlier;
+
+  if (!weft_config_check_keys (l, node, weft_config_outlier_keys))
+    return;
+  /* as in Envoy and Istio: with the section present, 5 consecutive 5xx eject */
+  o->consecutive_5xx = 5;
+  o->base_ejection_ms = 30000;
+  o->max_ejection_percent = 10;
+  weft_config_get_uint (l, node, "consecutive_5xx", 0, WEFT_CONFIG_MAX_COUNT, &o->consecutive_5xx);
+  weft_config_get_uint (l, node, "consecutive_gateway_errors", 0, WEFT_CONFIG_MAX_COUNT,
+                        &o->consecutive_gateway_errors);
+  weft_config_get_duration (l, node, "base_ejection_time", FALSE, &o->base_ejection_ms);
+  weft_config_get_uint (l, node, "max_ejection_percent", 1, 100, &o->max_ejection_percent);
+}
+
+static void
+weft_config_parse_pool (WeftConfigLoader *l, WeftUpstreamConfig *upstream)
+{
+  const WeftNode *node = weft_node_lookup (upstream->node, "connection_pool");
+
+  if (!weft_config_check_keys (l, node, weft_config_pool_keys))
+    return;
+  weft_config_get_uint (l, node, "max_requests", 0, WEFT_CONFIG_MAX_COUNT,
+                        &upstream->pool.max_requests);
+  weft_config_get_uint (l, node, "max_requests_per_connection", 0, WEFT_CONFIG_MAX_COUNT,
+                        &upstream->pool.max_requests_per_connection);
+}
+
 static void
 weft_config_parse_upstream (WeftConfigLoader *l, const WeftNode *node)
 {
@@ -818,6 +1009,9 @@ weft_config_parse_upstream (WeftConfigLoader *l, const WeftNode *node)
   const WeftNode *timeouts = weft_node_lookup (node, "timeouts");
   if (weft_config_check_keys (l, timeouts, weft_config_upstream_timeout_keys))
     weft_config_get_duration (l, timeouts, "connect", FALSE, &upstream->connect_ms);
+  weft_config_parse_load_balancer (l, upstream);
+  weft_config_parse_outlier (l, upstream);
+  weft_config_parse_pool (l, upstream);
 }
 
 /* ------------------------------------------------------------------ */

@@ -889,6 +889,112 @@ test_config_bad_endpoints (void)
   g_assert_nonnull (strstr (message, "test.yaml:4:5: upstream is missing 'endpoints'"));
 }
 
+static void
+test_config_upstream_policy (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftConfig) config = weft_test_load_fixture ("upstream-policy.yaml", &error);
+  WeftUpstreamConfig *u;
+
+  g_assert_no_error (error);
+  g_assert_nonnull (config);
+
+  u = weft_config_find_upstream (config, "sticky");
+  g_assert_cmpint (u->lb.policy, ==, WEFT_LB_RING_HASH);
+  g_assert_cmpint (u->lb.hash_on, ==, WEFT_HASH_ON_HEADER);
+  g_assert_cmpstr (u->lb.hash_key, ==, "x-user");
+  g_assert_true (u->lb.hash_key == u->hash_key);
+  g_assert_cmpuint (u->lb.table_size, ==, 4096);
+  g_assert_cmpuint (u->outlier.consecutive_5xx, ==, 7);
+  g_assert_cmpuint (u->outlier.consecutive_gateway_errors, ==, 3);
+  g_assert_cmpuint (u->outlier.base_ejection_ms, ==, 10000);
+  g_assert_cmpuint (u->outlier.max_ejection_percent, ==, 50);
+  g_assert_cmpuint (u->pool.max_requests, ==, 100);
+  g_assert_cmpuint (u->pool.max_requests_per_connection, ==, 1000);
+  g_assert_cmpuint (u->pool.connect_timeout_ms, ==, 0);
+
+  u = weft_config_find_upstream (config, "maglev-cookie");
+  g_assert_cmpint (u->lb.policy, ==, WEFT_LB_MAGLEV);
+  g_assert_cmpint (u->lb.hash_on, ==, WEFT_HASH_ON_COOKIE);
+  g_assert_cmpstr (u->lb.hash_key, ==, "session");
+  g_assert_cmpuint (u->lb.table_size, ==, 251);
+  /* no outlier_detection: off */
+  g_assert_cmpuint (u->outlier.consecutive_5xx, ==, 0);
+  g_assert_cmpuint (u->outlier.consecutive_gateway_errors, ==, 0);
+
+  /* an empty outlier_detection mapping turns on the defaults */
+  u = weft_config_find_upstream (config, "by-ip");
+  g_assert_cmpint (u->lb.hash_on, ==, WEFT_HASH_ON_SOURCE_IP);
+  g_assert_null (u->lb.hash_key);
+  g_assert_cmpuint (u->lb.table_size, ==, 0);
+  g_assert_cmpuint (u->outlier.consecutive_5xx, ==, 5);
+  g_assert_cmpuint (u->outlier.consecutive_gateway_errors, ==, 0);
+  g_assert_cmpuint (u->outlier.base_ejection_ms, ==, 30000);
+  g_assert_cmpuint (u->outlier.max_ejection_percent, ==, 10);
+
+  /* a null one is absent */
+  u = weft_config_find_upstream (config, "least");
+  g_assert_cmpint (u->lb.policy, ==, WEFT_LB_LEAST_REQUEST);
+  g_assert_cmpint (u->lb.hash_on, ==, WEFT_HASH_ON_NONE);
+  g_assert_cmpuint (u->outlier.consecutive_5xx, ==, 0);
+
+  u = weft_config_find_upstream (config, "plain");
+  g_assert_cmpint (u->lb.policy, ==, WEFT_LB_ROUND_ROBIN);
+  g_assert_cmpuint (u->pool.max_requests, ==, 0);
+}
+
+static void
+test_config_upstream_policy_errors (void)
+{
+  g_autofree char *message = weft_test_config_error (
+    "upstreams:\n"
+    "  - name: a\n"
+    "    endpoints: [10.0.0.1:80]\n"
+    "    load_balancer: {policy: least_requests, table_size: 7}\n"
+    "  - name: b\n"
+    "    endpoints: [10.0.0.1:80]\n"
+    "    load_balancer:\n"
+    "      policy: round_robin\n"
+    "      hash_on: {header: x}\n"
+    "      table_size: 1024\n"
+    "  - name: c\n"
+    "    endpoints: [10.0.0.1:80]\n"
+    "    load_balancer:\n"
+    "      policy: maglev\n"
+    "      hash_on: {header: x, cookie: y}\n"
+    "      table_size: 65536\n"
+    "  - name: d\n"
+    "    endpoints: [10.0.0.1:80]\n"
+    "    load_balancer: {policy: ring_hash, hash_on: {source_ip: false}, table_size: 0}\n"
+    "    outlier_detection: {consecutive_5xxx: 1, max_ejection_percent: 0}\n"
+    "    connection_pool: {max_requests: lots}\n"
+    "  - name: e\n"
+    "    endpoints: [10.0.0.1:80]\n"
+    "    load_balancer: {policy: ring_hash, hash_on: {header: \"bad header\"}, sticky: yes}\n"
+    "    outlier_detection: {base_ejection_time: 0, max_ejection_percent: 101}\n"
+    "    connection_pool: [1]\n"
+    "    load_balancr: {}\n");
+
+  g_assert_cmpstr (message, ==,
+    "test.yaml:4:29: invalid load balancer policy 'least_requests' (expected round_robin, "
+    "random, least_request, ring_hash or maglev)\n"
+    "test.yaml:9:16: 'hash_on' needs policy ring_hash or maglev\n"
+    "test.yaml:10:19: 'table_size' needs policy ring_hash or maglev\n"
+    "test.yaml:15:16: 'hash_on' takes only one of header, cookie or source_ip\n"
+    "test.yaml:16:19: 'table_size' must be a prime for maglev (the next one is 65537)\n"
+    "test.yaml:19:61: 'source_ip' can only be true; to hash on nothing, leave 'hash_on' out\n"
+    "test.yaml:19:81: 'table_size' must be between 1 and 1048576\n"
+    "test.yaml:20:25: unknown key 'consecutive_5xxx' (did you mean 'consecutive_5xx'?)\n"
+    "test.yaml:20:68: 'max_ejection_percent' must be between 1 and 100\n"
+    "test.yaml:21:37: expected a non-negative integer, got 'lots'\n"
+    "test.yaml:27:5: unknown key 'load_balancr' (did you mean 'load_balancer'?)\n"
+    "test.yaml:24:73: unknown key 'sticky'\n"
+    "test.yaml:24:58: invalid header name 'bad header'\n"
+    "test.yaml:25:45: 'base_ejection_time' must be greater than zero\n"
+    "test.yaml:25:70: 'max_ejection_percent' must be between 1 and 100\n"
+    "test.yaml:26:22: expected a mapping, got a sequence");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -926,6 +1032,8 @@ main (int argc, char **argv)
   g_test_add_func ("/config/node-override", test_config_node_override);
   g_test_add_func ("/config/sha256", test_config_sha256);
   g_test_add_func ("/config/split-host-port", test_config_split_host_port);
+  g_test_add_func ("/config/upstream-policy", test_config_upstream_policy);
+  g_test_add_func ("/config/upstream-policy-errors", test_config_upstream_policy_errors);
 
   return g_test_run ();
 }
