@@ -1,9 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * WeftUpstream: a named cluster of endpoints, with round robin over healthy
- * endpoints. Endpoint sets are immutable; the main thread swaps in a new set
- * when DNS answers change, and keeps old ones until the upstream is freed,
- * so a worker never sees freed memory. Health is kept per worker.
+ * WeftUpstream: a named cluster of endpoints and its traffic policy: the
+ * load balancer (round robin, random, least request, ring hash, Maglev),
+ * outlier detection and pool limits.
+ *
+ * Endpoint sets are immutable once published; the main thread builds a new
+ * set (with its ring or Maglev table) when DNS answers or the policy change,
+ * swaps it in atomically and keeps old ones until the upstream is freed, so
+ * a worker never sees freed memory or a half-built table.
+ *
+ * Connect health and least-request state are kept per worker, each worker's
+ * block on its own cache lines. Outlier detection state is shared by the
+ * workers (g_atomic_*, and weft_shared_lock() around an ejection).
  */
 #pragma once
 
@@ -14,24 +22,65 @@
 
 G_BEGIN_DECLS
 
+#define WEFT_CACHE_LINE 64
+
 typedef struct {
   struct sockaddr_storage addr;
   socklen_t               addr_len;
   char                   *key;        /* "ip:port", the keep-alive pool key */
 } WeftEndpoint;
 
+/* per worker and endpoint: only that worker reads and writes it */
 typedef struct {
-  guint   fails;          /* consecutive connect failures */
-  gint64  retry_at_ms;    /* unhealthy until then (monotonic ms); 0 = healthy */
-  guint64 backoff_ms;
+  guint    fails;         /* consecutive connect failures */
+  guint    outstanding;   /* attempts started and not ended (least request) */
+  gint64   retry_at_ms;   /* unhealthy until then (monotonic ms); 0 = healthy */
+  guint64  backoff_ms;
+  double   rtt_us;        /* peak-EWMA latency, when has_rtt */
+  gint64   rtt_at_ms;     /* when rtt_us was last updated */
+  gboolean has_rtt;       /* FALSE until the first sample */
 } WeftEndpointHealth;
+
+/* per endpoint, shared by every worker: one cache line each */
+typedef struct __attribute__ ((aligned (WEFT_CACHE_LINE))) {
+  gint     consecutive_5xx;      /* atomic */
+  gint     consecutive_gateway;  /* atomic */
+  gint64   ejected_until_ms;     /* atomic on 64-bit hosts (see .c); 0 = not ejected */
+  /* under weft_shared_lock () */
+  guint    ejections;            /* how many times it was ejected (decays, see .c) */
+  gint64   last_until_ms;        /* when the last ejection ended or ends */
+} WeftEndpointOutlier;
+
+/* one point of the consistent-hash ring */
+typedef struct {
+  guint64 hash;
+  guint   idx;            /* endpoint index */
+} WeftRingPoint;
 
 typedef struct {
   guint               n;
   WeftEndpoint       *endpoints;
-  WeftEndpointHealth *health;     /* n_workers * n */
+  WeftEndpointHealth *health;       /* n_workers blocks of health_stride entries */
+  guint               health_stride;/* >= n; each worker's block starts on a cache line */
   guint               n_workers;
+  WeftEndpointOutlier *outlier;     /* n, shared by the workers */
+
+  /* the hash table of the policy the set was built for (main thread, before
+   * the set is published; read-only afterwards) */
+  WeftLbPolicy        table_policy; /* WEFT_LB_ROUND_ROBIN = no table */
+  guint               table_size;   /* as asked: ring entries or Maglev size */
+  WeftRingPoint      *ring;         /* sorted by hash */
+  guint               n_ring;
+  guint32            *maglev;       /* maglev_size endpoint indexes */
+  guint               maglev_size;
 } WeftEndpointSet;
+
+/* worker @w's health entries of @set */
+static inline WeftEndpointHealth *
+weft_endpoint_set_health (WeftEndpointSet *set, guint w)
+{
+  return &set->health[(gsize) MIN (w, set->n_workers - 1) * set->health_stride];
+}
 
 struct _WeftUpstream {
   char               *name;
@@ -53,6 +102,7 @@ struct _WeftUpstream {
   WeftOutlierSpec     outlier;
   WeftPoolSpec        pool;
   guint              *inflight;   /* per worker, spaced like rr */
+  guint64            *rng;        /* per worker xorshift64* state, spaced like rr */
 };
 
 typedef enum {
@@ -85,8 +135,9 @@ void             weft_upstream_start_dns (WeftUpstream *upstream);
 void             weft_upstream_stop_dns  (WeftUpstream *upstream);
 
 /* worker side: picks an endpoint index of @set for worker @w; *@all_down is
- * set when every endpoint was unhealthy and one is tried anyway.
- * @hints may be NULL. */
+ * set when every endpoint was unhealthy or ejected and one is tried anyway.
+ * @hints may be NULL; without has_hash the hash policies pick at random; the
+ * avoided endpoint is picked only when no other one is usable. */
 WeftPickResult   weft_upstream_pick    (WeftUpstream *upstream, guint w, gint64 now_ms,
                                         const WeftPickHints *hints,
                                         WeftEndpointSet **set, guint *idx,
@@ -110,6 +161,20 @@ gboolean         weft_upstream_overflowing (WeftUpstream *upstream, guint w);
 gboolean         weft_upstream_set_policy (WeftUpstream *upstream, const WeftLbSpec *lb,
                                            const WeftOutlierSpec *outlier,
                                            const WeftPoolSpec *pool, GError **error);
+/* the connect timeout of @upstream: pool.connect_timeout_ms when a plugin set
+ * one, else the upstream's timeouts.connect, else @global_ms */
+guint64          weft_upstream_connect_ms (WeftUpstream *upstream, guint64 global_ms);
+/* pool.max_requests_per_connection; 0 = no limit */
+guint            weft_upstream_max_requests_per_connection (WeftUpstream *upstream);
+/* main thread: publishes @set (taking it) as the upstream's endpoints, after
+ * building its hash table and carrying outlier state over by endpoint key;
+ * the old set is retired, not freed (DNS; tests) */
+void             weft_upstream_replace_set (WeftUpstream *upstream, WeftEndpointSet *set);
+/* main thread, before @set is published: builds the ring or Maglev table
+ * @lb asks for (nothing for the other policies) */
+void             weft_endpoint_set_build_table (WeftEndpointSet *set, const WeftLbSpec *lb);
+/* 64-bit FNV-1a with a murmur3 fmix64 finaliser; @seed varies the function */
+guint64          weft_hash64 (const void *data, gsize len, guint64 seed);
 /* builds a set from addresses (tests, DNS) */
 WeftEndpointSet *weft_endpoint_set_new (GPtrArray *addresses, guint16 port, guint n_workers);
 void             weft_endpoint_set_free (WeftEndpointSet *set);
