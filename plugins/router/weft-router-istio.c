@@ -563,6 +563,7 @@ weft_istio_string_match (WeftTranslator *tr, const WeftNode *node, WeftStrMatchK
         }
       m->kind = kinds[i];
       m->value = g_strdup (value);
+      m->node = weft_node_lookup (node, known[i]);
     }
   return TRUE;
 }
@@ -1236,6 +1237,7 @@ weft_istio_uri_regex_rewrite (WeftTranslator *tr, const WeftNode *rewrite,
     return FALSE;
   action->rewrite_regex = g_strdup (match);
   action->rewrite_regex_sub = g_strdup (pcre->str);
+  action->rewrite_regex_node = weft_tr_field (node, "match");
   return TRUE;
 }
 
@@ -1750,7 +1752,8 @@ weft_istio_virtual_service (WeftTranslator *tr, GError **error)
     return FALSE;
   if (weft_node_get_length (http) == 0)
     {
-      weft_tr_error (tr, http ? http : tr->spec, "http", error, "has no routes");
+      weft_tr_error (tr, http ? http : tr->spec, "http", error,
+                     "must list at least one route (weft routes HTTP only)");
       return FALSE;
     }
   for (guint i = 0; i < weft_node_get_length (http); i++)

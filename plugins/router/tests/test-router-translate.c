@@ -855,14 +855,14 @@ static const WeftErrorCase weft_istio_errors[] = {
     "  namespace: a\nspec: {}\n",
     "test.yaml:4:3: VirtualService needs metadata.name" },
   { "http-empty", VS_HEAD "  http: []\n",
-    "test.yaml:7:9: VirtualService 'service-b': field 'http' has no routes" },
+    "test.yaml:7:9: VirtualService 'service-b': field 'http' must list at least one route (weft routes HTTP only)" },
   { "host-with-port", "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
     "metadata: {name: a}\nspec:\n  hosts: [a, \"b:80\"]\n",
     "test.yaml:5:14: VirtualService 'a': field 'hosts[1]' must be a host name without port or "
     "path" },
   { "no-http", "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
     "metadata: {name: a}\nspec:\n  hosts: [a]\n",
-    "test.yaml:5:3: VirtualService 'a': field 'http' has no routes" },
+    "test.yaml:5:3: VirtualService 'a': field 'http' must list at least one route (weft routes HTTP only)" },
   { "dr-tls", DR_HEAD "  trafficPolicy:\n    tls: {mode: ISTIO_MUTUAL}\n",
     "test.yaml:8:5: DestinationRule field 'trafficPolicy.tls' is not supported by weft: weft "
     "does not originate TLS to upstreams" },
@@ -907,8 +907,342 @@ static const WeftErrorCase weft_istio_errors[] = {
     "'service-b', which test.yaml:7:18 set already" },
 };
 
+
+/* ------------------------------------------------------------------ */
+/* Gateway API HTTPRoute                                                */
+/* ------------------------------------------------------------------ */
+
 static void
-test_istio_error (gconstpointer data)
+test_route_domains (void)
+{
+  static const char *const services[] = {
+    "service-b", "service-b.shop", "service-b.shop.svc", "service-b.shop.svc.cluster.local", NULL
+  };
+  static const char *const hostnames[] = { "web.example.com", "*.example.org", NULL };
+  g_autoptr(WeftTestIr) ir = weft_test_translate_file ("http-route-full.yaml");
+  g_autoptr(WeftTestIr) named = weft_test_translate_file ("http-route-hostnames.yaml");
+  WeftVirtualHost *vhost = weft_test_vhost (ir, 0);
+
+  g_assert_cmpstr (vhost->name, ==, "service-b");
+  weft_test_assert_domains (vhost, services);
+  /* rule 0 has three matches */
+  g_assert_cmpuint (vhost->rules->len, ==, 9);
+  weft_test_assert_domains (weft_test_vhost (named, 0), hostnames);
+}
+
+static void
+test_route_matches (void)
+{
+  g_autoptr(WeftTestIr) ir = weft_test_translate_file ("http-route-full.yaml");
+  WeftVirtualHost *vhost = weft_test_vhost (ir, 0);
+  WeftRouteMatch *m = &weft_test_rule (vhost, 0)->match;
+  WeftRouteRule *exact = weft_test_rule (vhost, 1);
+  WeftRouteRule *regex = weft_test_rule (vhost, 2);
+  WeftRouteRule *old = weft_test_rule (vhost, 3);
+  WeftRouteRule *drained = weft_test_rule (vhost, 7);
+  WeftRouteRule *nothing = weft_test_rule (vhost, 8);
+
+  weft_test_assert_str (&m->path, WEFT_STR_PREFIX, "/api");
+  g_assert_true (m->path.segment_prefix);
+  g_assert_nonnull (m->path.node);
+  weft_test_assert_str (&m->method, WEFT_STR_EXACT, "GET");
+  g_assert_cmpuint (m->headers->len, ==, 2);
+  weft_test_assert_str (&weft_test_named (m->headers, 0, "accept-language")->match,
+                        WEFT_STR_EXACT, "en-GB");
+  weft_test_assert_str (&weft_test_named (m->headers, 1, "x-user")->match,
+                        WEFT_STR_REGEX, "user-[0-9]+");
+  g_assert_cmpuint (m->query->len, ==, 2);
+  /* query parameter names keep their case */
+  weft_test_assert_str (&weft_test_named (m->query, 0, "Debug")->match, WEFT_STR_EXACT, "1");
+  weft_test_assert_str (&weft_test_named (m->query, 1, "id")->match, WEFT_STR_REGEX, "[0-9]+");
+
+  g_assert_true (exact->action == weft_test_rule (vhost, 0)->action);
+  weft_test_assert_str (&exact->match.path, WEFT_STR_EXACT, "/exact");
+  g_assert_false (exact->match.path.segment_prefix);
+  g_assert_cmpint (exact->match.method.kind, ==, WEFT_STR_ANY);
+  weft_test_assert_str (&regex->match.path, WEFT_STR_REGEX, "/v[0-9]+/.*");
+  /* a path without a type is a PathPrefix */
+  weft_test_assert_str (&old->match.path, WEFT_STR_PREFIX, "/old");
+  g_assert_true (old->match.path.segment_prefix);
+  /* no matches: PathPrefix / */
+  weft_test_assert_str (&drained->match.path, WEFT_STR_PREFIX, "/");
+  g_assert_true (drained->match.path.segment_prefix);
+  /* a match without a path: PathPrefix / */
+  weft_test_assert_str (&nothing->match.path, WEFT_STR_PREFIX, "/");
+  weft_test_assert_str (&nothing->match.method, WEFT_STR_EXACT, "DELETE");
+}
+
+static void
+test_route_backends_and_filters (void)
+{
+  g_autoptr(WeftTestIr) ir = weft_test_translate_file ("http-route-full.yaml");
+  WeftRouteAction *action = weft_test_rule (weft_test_vhost (ir, 0), 0)->action;
+  WeftRouteMirror *mirror;
+
+  g_assert_cmpstr (action->name, ==, "service-b/british");
+  g_assert_cmpuint (action->dests->len, ==, 3);
+  weft_test_assert_dest (weft_test_dest (action, 0), "service-b-v2", 80, 3);
+  weft_test_assert_pair (weft_test_dest (action, 0)->request_headers.set, 0, "x-backend", "v2");
+  /* the route's own namespace adds nothing; another one is name.namespace */
+  weft_test_assert_dest (weft_test_dest (action, 1), "service-b-v1", 0, 1);
+  weft_test_assert_dest (weft_test_dest (action, 2), "service-b-legacy.legacy", 8080, 1);
+  g_assert_cmpuint (action->direct_status, ==, 0);
+
+  weft_test_assert_pair (action->request_headers.set, 0, "x-route", "british");
+  weft_test_assert_pair (action->request_headers.add, 0, "x-hop", "weft");
+  g_assert_cmpstr (action->request_headers.remove->pdata[0], ==, "x-secret");
+  weft_test_assert_pair (action->response_headers.add, 0, "x-served-by", "weft");
+
+  g_assert_cmpuint (action->mirrors->len, ==, 2);
+  mirror = action->mirrors->pdata[0];
+  weft_test_assert_dest (mirror->dest, "shadow", 9090, 1);
+  g_assert_cmpfloat_with_epsilon (mirror->percent, 25, 1e-9);
+  mirror = action->mirrors->pdata[1];
+  weft_test_assert_dest (mirror->dest, "audit.ops", 0, 1);
+  g_assert_cmpfloat_with_epsilon (mirror->percent, 12.5, 1e-9);
+
+  g_assert_cmpstr (action->rewrite_authority, ==, "internal.example.com");
+  g_assert_null (action->rewrite_path);
+  g_assert_null (action->rewrite_prefix);
+}
+
+static void
+test_route_timeouts_and_retry (void)
+{
+  g_autoptr(WeftTestIr) ir = weft_test_translate_file ("http-route-full.yaml");
+  g_autoptr(WeftTestIr) named = weft_test_translate_file ("http-route-hostnames.yaml");
+  WeftVirtualHost *vhost = weft_test_vhost (ir, 0);
+  WeftRouteAction *british = weft_test_rule (vhost, 0)->action;
+  WeftRouteAction *full = weft_test_rule (vhost, 5)->action;
+  WeftRouteAction *web = weft_test_rule (weft_test_vhost (named, 0), 0)->action;
+
+  /* backendRequest is the per-try timeout of a rule that retries */
+  g_assert_true (british->has_timeout);
+  g_assert_cmpuint (british->timeout_ms, ==, 10000);
+  g_assert_true (british->has_retry);
+  g_assert_cmpuint (british->retry.attempts, ==, 3);
+  g_assert_cmpuint (british->retry.per_try_timeout_ms, ==, 2000);
+  g_assert_cmpuint (british->retry.backoff_base_ms, ==, 100);
+  g_assert_cmphex (british->retry.retry_on, ==,
+                   WEFT_RETRY_ON_CONNECT_FAILURE | WEFT_RETRY_ON_REFUSED_STREAM
+                   | WEFT_RETRY_ON_STATUS);
+  g_assert_cmpuint (british->retry.n_statuses, ==, 2);
+  g_assert_cmpuint (british->retry.statuses[0], ==, 502);
+  g_assert_cmpuint (british->retry.statuses[1], ==, 503);
+
+  /* and bounds the one try of a rule that does not ("0s" = no request timeout) */
+  g_assert_false (full->has_retry);
+  g_assert_true (full->has_timeout);
+  g_assert_cmpuint (full->timeout_ms, ==, 1500);
+
+  /* retry {}: two attempts on 503 and connection failures */
+  g_assert_true (web->has_retry);
+  g_assert_cmpuint (web->retry.attempts, ==, 2);
+  g_assert_cmpuint (web->retry.n_statuses, ==, 1);
+  g_assert_cmpuint (web->retry.statuses[0], ==, 503);
+  g_assert_cmpuint (web->retry.per_try_timeout_ms, ==, 3000);
+  g_assert_false (web->has_timeout);
+  weft_test_assert_dest (weft_test_dest (web, 0), "web", 80, 1);
+}
+
+static void
+test_route_redirect_rewrite (void)
+{
+  g_autoptr(WeftTestIr) ir = weft_test_translate_file ("http-route-full.yaml");
+  WeftVirtualHost *vhost = weft_test_vhost (ir, 0);
+  WeftRouteAction *old = weft_test_rule (vhost, 3)->action;
+  WeftRouteAction *moved = weft_test_rule (vhost, 4)->action;
+  WeftRouteAction *full = weft_test_rule (vhost, 5)->action;
+  WeftRouteAction *prefix = weft_test_rule (vhost, 6)->action;
+
+  g_assert_true (old->has_redirect);
+  g_assert_cmpuint (old->dests->len, ==, 0);
+  g_assert_cmpuint (old->direct_status, ==, 0);
+  g_assert_cmpstr (old->redirect.scheme, ==, "https");
+  g_assert_cmpstr (old->redirect.host, ==, "new.example.com");
+  g_assert_cmpstr (old->redirect.path, ==, "/new");
+  g_assert_null (old->redirect.prefix);
+  /* a scheme without a port redirects to the scheme's well-known port */
+  g_assert_cmpuint (old->redirect.port, ==, 443);
+  g_assert_cmpuint (old->redirect.status, ==, 301);
+  g_assert_cmpstr (old->name, ==, "service-b/rules[1]");
+
+  /* the Gateway API's default status is 302 */
+  g_assert_true (moved->has_redirect);
+  g_assert_null (moved->redirect.scheme);
+  g_assert_cmpuint (moved->redirect.port, ==, 8443);
+  g_assert_cmpstr (moved->redirect.prefix, ==, "/here");
+  g_assert_cmpuint (moved->redirect.status, ==, 302);
+
+  g_assert_cmpstr (full->rewrite_path, ==, "/b");
+  g_assert_null (full->rewrite_prefix);
+  g_assert_cmpstr (prefix->rewrite_prefix, ==, "/q");
+  g_assert_null (prefix->rewrite_path);
+}
+
+/* all backends weighted 0, or none at all: 500, as the Gateway API says */
+static void
+test_route_no_backend (void)
+{
+  g_autoptr(WeftTestIr) ir = weft_test_translate_file ("http-route-full.yaml");
+  WeftVirtualHost *vhost = weft_test_vhost (ir, 0);
+  WeftRouteAction *drained = weft_test_rule (vhost, 7)->action;
+  WeftRouteAction *nothing = weft_test_rule (vhost, 8)->action;
+
+  g_assert_cmpuint (drained->dests->len, ==, 0);
+  g_assert_cmpuint (drained->direct_status, ==, 500);
+  g_assert_cmpuint (nothing->dests->len, ==, 0);
+  g_assert_cmpuint (nothing->direct_status, ==, 500);
+}
+
+/* the mission's three examples as HTTPRoutes */
+static void
+test_route_examples (void)
+{
+  g_autoptr(WeftTestIr) ir = weft_test_translate_ok (
+    "apiVersion: gateway.networking.k8s.io/v1\n"
+    "kind: HTTPRoute\n"
+    "metadata: {name: service-b}\n"
+    "spec:\n"
+    "  parentRefs: [{group: \"\", kind: Service, name: service-b}]\n"
+    "  rules:\n"
+    "    - matches: [{headers: [{name: Accept-Language, value: en-GB}]}]\n"
+    "      backendRefs: [{name: service-b-v2}]\n"
+    "    - matches: [{method: GET, path: {type: PathPrefix, value: /foo}}]\n"
+    "      backendRefs: [{name: cache, port: 8080}]\n"
+    "    - backendRefs:\n"
+    "        - {name: service-b-v1, weight: 90}\n"
+    "        - {name: service-b-v2, weight: 10}\n");
+  WeftVirtualHost *vhost = weft_test_vhost (ir, 0);
+  WeftRouteRule *british = weft_test_rule (vhost, 0);
+  WeftRouteRule *cached = weft_test_rule (vhost, 1);
+  WeftRouteRule *split = weft_test_rule (vhost, 2);
+
+  g_assert_cmpuint (vhost->rules->len, ==, 3);
+  weft_test_assert_str (&weft_test_named (british->match.headers, 0, "accept-language")->match,
+                        WEFT_STR_EXACT, "en-GB");
+  weft_test_assert_dest (weft_test_dest (british->action, 0), "service-b-v2", 0, 1);
+  weft_test_assert_str (&cached->match.method, WEFT_STR_EXACT, "GET");
+  weft_test_assert_str (&cached->match.path, WEFT_STR_PREFIX, "/foo");
+  weft_test_assert_dest (weft_test_dest (cached->action, 0), "cache", 8080, 1);
+  weft_test_assert_dest (weft_test_dest (split->action, 0), "service-b-v1", 0, 90);
+  weft_test_assert_dest (weft_test_dest (split->action, 1), "service-b-v2", 0, 10);
+}
+
+#define ROUTE_HEAD \
+  "apiVersion: gateway.networking.k8s.io/v1\n" \
+  "kind: HTTPRoute\n" \
+  "metadata:\n" \
+  "  name: service-b\n" \
+  "spec:\n" \
+  "  parentRefs: [{group: \"\", kind: Service, name: service-b}]\n"
+#define ROUTE_RULE \
+  ROUTE_HEAD \
+  "  rules:\n" \
+  "    - backendRefs: [{name: b}]\n"
+
+static const WeftErrorCase weft_gateway_errors[] = {
+  { "gateway-parent", "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+    "metadata: {name: web}\nspec:\n  parentRefs:\n    - name: my-gateway\n"
+    "  rules: [{backendRefs: [{name: web}]}]\n",
+    "test.yaml:6:7: HTTPRoute 'web': field 'parentRefs[0].kind' is Gateway (the default), "
+    "but weft is a sidecar, not a Gateway: a mesh (GAMMA) route attaches to a Service "
+    "(kind: Service, group: \"\")" },
+  { "gateway-parent-kind", "apiVersion: gateway.networking.k8s.io/v1beta1\nkind: HTTPRoute\n"
+    "metadata: {name: web}\nspec:\n  parentRefs:\n"
+    "    - {group: gateway.networking.k8s.io, kind: Gateway, name: gw}\n",
+    "test.yaml:6:48: HTTPRoute 'web': field 'parentRefs[0].kind' is Gateway, but weft is a "
+    "sidecar, not a Gateway: a mesh (GAMMA) route attaches to a Service (kind: Service, "
+    "group: \"\")" },
+  { "other-parent-kind", "apiVersion: gateway.networking.k8s.io/v1beta1\nkind: HTTPRoute\n"
+    "metadata: {name: web}\nspec:\n  parentRefs:\n"
+    "    - {group: multicluster.x-k8s.io, kind: ServiceImport, name: gw}\n",
+    "test.yaml:6:44: HTTPRoute 'web': field 'parentRefs[0].kind' is 'ServiceImport': a mesh "
+    "(GAMMA) route attaches to a Service (kind: Service, group: \"\")" },
+  { "unknown-field", ROUTE_RULE "      timeout: 1s\n",
+    "test.yaml:9:7: HTTPRoute field 'rules[0].timeout' is not supported by weft" },
+  { "unknown-filter", ROUTE_RULE "      filters:\n        - type: RequestMangler\n",
+    "test.yaml:10:17: HTTPRoute 'service-b': field 'rules[0].filters[0].type' is "
+    "RequestMangler, a filter weft does not support (weft supports RequestHeaderModifier, "
+    "ResponseHeaderModifier, RequestMirror, RequestRedirect and URLRewrite)" },
+  { "extension-ref", ROUTE_RULE "      filters:\n        - type: ExtensionRef\n"
+    "          extensionRef: {group: x, kind: y, name: z}\n",
+    "test.yaml:10:17: HTTPRoute 'service-b': field 'rules[0].filters[0].type' is "
+    "ExtensionRef, which weft does not support: it names an implementation's own resource, "
+    "and weft has none" },
+  { "cors", ROUTE_RULE "      filters: [{type: CORS, cors: {}}]\n",
+    "test.yaml:9:24: HTTPRoute 'service-b': field 'rules[0].filters[0].type' is CORS, which "
+    "weft does not support: weft does not answer CORS preflight requests; let the "
+    "application do it" },
+  { "filter-wrong-settings", ROUTE_RULE "      filters:\n        - type: RequestHeaderModifier\n"
+    "          responseHeaderModifier: {}\n",
+    "test.yaml:11:11: HTTPRoute 'service-b': field 'rules[0].filters[0].responseHeaderModifier' "
+    "does not belong in a filter of type RequestHeaderModifier" },
+  { "filter-no-settings", ROUTE_RULE "      filters: [{type: URLRewrite}]\n",
+    "test.yaml:9:17: HTTPRoute 'service-b': field 'rules[0].filters[0]' of type URLRewrite "
+    "needs 'urlRewrite'" },
+  { "backend-filter", ROUTE_HEAD "  rules:\n    - backendRefs:\n        - name: b\n"
+    "          filters: [{type: RequestMirror, requestMirror: {backendRef: {name: c}}}]\n",
+    "test.yaml:10:28: HTTPRoute 'service-b': field 'rules[0].backendRefs[0].filters[0].type' "
+    "is RequestMirror; weft takes only RequestHeaderModifier and ResponseHeaderModifier on a "
+    "backend: put it in the rule's filters" },
+  { "redirect-and-rewrite", ROUTE_HEAD "  rules:\n    - filters:\n"
+    "        - {type: RequestRedirect, requestRedirect: {hostname: a}}\n"
+    "        - {type: URLRewrite, urlRewrite: {hostname: b}}\n",
+    "test.yaml:10:18: HTTPRoute 'service-b': field 'rules[0].filters[1].type' is "
+    "URLRewrite, which cannot be used here: a rule takes one of each filter but RequestMirror, and not both "
+    "RequestRedirect and URLRewrite" },
+  { "redirect-and-backends", ROUTE_RULE "      filters: [{type: RequestRedirect, "
+    "requestRedirect: {hostname: a}}]\n",
+    "test.yaml:8:7: HTTPRoute 'service-b': field 'rules[0].backendRefs' cannot be given with "
+    "a RequestRedirect filter, which answers itself" },
+  { "prefix-rewrite-exact", ROUTE_RULE "      matches: [{path: {type: Exact, value: /a}}]\n"
+    "      filters:\n        - type: URLRewrite\n          urlRewrite:\n"
+    "            path: {type: ReplacePrefixMatch, replacePrefixMatch: /b}\n",
+    "test.yaml:13:26: HTTPRoute 'service-b': field 'rules[0].filters[0].urlRewrite.path.type' "
+    "is ReplacePrefixMatch, which needs every match of the rule to be a PathPrefix" },
+  { "path-type", ROUTE_RULE "      matches: [{path: {type: Prefix, value: /a}}]\n",
+    "test.yaml:9:31: HTTPRoute 'service-b': field 'rules[0].matches[0].path.type' must be "
+    "Exact, PathPrefix or RegularExpression, not 'Prefix'" },
+  { "header-type", ROUTE_RULE "      matches: [{headers: [{type: Prefix, name: a, value: b}]}]\n",
+    "test.yaml:9:35: HTTPRoute 'service-b': field 'rules[0].matches[0].headers[0].type' must "
+    "be Exact or RegularExpression, not 'Prefix'" },
+  { "method", ROUTE_RULE "      matches: [{method: get}]\n",
+    "test.yaml:9:26: HTTPRoute 'service-b': field 'rules[0].matches[0].method' must be GET, "
+    "HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE or PATCH" },
+  { "backend-kind", ROUTE_HEAD "  rules:\n    - backendRefs: [{kind: ServiceImport, name: b}]\n",
+    "test.yaml:8:28: HTTPRoute 'service-b': field 'rules[0].backendRefs[0].kind' is "
+    "'ServiceImport': weft forwards to Services only" },
+  { "session-persistence", ROUTE_RULE "      sessionPersistence: {sessionName: a}\n",
+    "test.yaml:9:7: HTTPRoute field 'rules[0].sessionPersistence' is not supported by weft: "
+    "weft does not pin clients to backends; a DestinationRule's consistentHash on a cookie or "
+    "header keeps them on one endpoint" },
+  { "section-name", "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+    "metadata: {name: a}\nspec:\n"
+    "  parentRefs: [{group: \"\", kind: Service, name: a, sectionName: http}]\n",
+    "test.yaml:5:52: HTTPRoute field 'parentRefs[0].sectionName' is not supported by weft: "
+    "weft cannot resolve a Service's port names; give the 'port' number" },
+  { "no-parent", "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+    "metadata: {name: a}\nspec:\n  rules: [{backendRefs: [{name: b}]}]\n",
+    "test.yaml:5:3: HTTPRoute 'a': field 'parentRefs' is missing: name the Service this route "
+    "applies to (kind: Service, group: \"\"), or give hostnames" },
+  { "no-rules", ROUTE_HEAD,
+    "test.yaml:6:3: HTTPRoute 'service-b': field 'rules' must list at least one rule" },
+  { "backend-timeout", ROUTE_RULE "      timeouts: {request: 1s, backendRequest: 2s}\n",
+    "test.yaml:9:47: HTTPRoute 'service-b': field 'rules[0].timeouts.backendRequest' must not "
+    "be longer than 'request'" },
+  { "retry-codes", ROUTE_RULE "      retry: {codes: [503, 200]}\n",
+    "test.yaml:9:28: HTTPRoute 'service-b': field 'rules[0].retry.codes' must list status "
+    "codes from 400 to 599" },
+  { "mirror-fraction", ROUTE_RULE "      filters:\n        - type: RequestMirror\n"
+    "          requestMirror:\n            backendRef: {name: c}\n"
+    "            percent: 5\n            fraction: {numerator: 1}\n",
+    "test.yaml:14:13: HTTPRoute 'service-b': field 'rules[0].filters[0].requestMirror.fraction' "
+    "cannot be given with 'percent'" },
+};
+
+static void
+test_translate_error (gconstpointer data)
 {
   const WeftErrorCase *c = data;
 
@@ -942,7 +1276,20 @@ main (int argc, char **argv)
     {
       g_autofree char *path = g_strdup_printf ("/translate/istio-error/%s",
                                                weft_istio_errors[i].name);
-      g_test_add_data_func (path, &weft_istio_errors[i], test_istio_error);
+      g_test_add_data_func (path, &weft_istio_errors[i], test_translate_error);
+    }
+  g_test_add_func ("/translate/route/domains", test_route_domains);
+  g_test_add_func ("/translate/route/matches", test_route_matches);
+  g_test_add_func ("/translate/route/backends-and-filters", test_route_backends_and_filters);
+  g_test_add_func ("/translate/route/timeouts-and-retry", test_route_timeouts_and_retry);
+  g_test_add_func ("/translate/route/redirect-rewrite", test_route_redirect_rewrite);
+  g_test_add_func ("/translate/route/no-backend", test_route_no_backend);
+  g_test_add_func ("/translate/route/examples", test_route_examples);
+  for (guint i = 0; i < G_N_ELEMENTS (weft_gateway_errors); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/translate/route-error/%s",
+                                               weft_gateway_errors[i].name);
+      g_test_add_data_func (path, &weft_gateway_errors[i], test_translate_error);
     }
   return g_test_run ();
 }
