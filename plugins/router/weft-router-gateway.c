@@ -1043,8 +1043,11 @@ weft_gateway_http_route (WeftTranslator *tr, GError **error)
 gboolean
 weft_router_add_http_route (WeftRouterConfig *config, const WeftNode *doc, GError **error)
 {
+  static const char *const api_versions[] = {
+    "gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1", NULL
+  };
   g_auto(WeftTranslator) tr = { 0 };
 
-  return weft_translator_init (&tr, config, "HTTPRoute", doc, error)
+  return weft_translator_init (&tr, config, "HTTPRoute", api_versions, doc, error)
          && weft_gateway_http_route (&tr, error);
 }

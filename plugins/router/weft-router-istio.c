@@ -338,9 +338,27 @@ weft_tr_metadata (WeftTranslator *tr, const WeftNode *doc, GError **error)
   return ok;
 }
 
+static gboolean
+weft_tr_api_version (WeftTranslator *tr, const WeftNode *doc, const char *const *api_versions,
+                     GError **error)
+{
+  const char *version = NULL;
+  g_autofree char *list = NULL;
+
+  if (!weft_tr_string (tr, doc, "apiVersion", &version, error))
+    return FALSE;
+  if (version != NULL && g_strv_contains (api_versions, version))
+    return TRUE;
+  list = g_strjoinv (", ", (char **) api_versions);
+  weft_node_set_error (weft_tr_field (doc, "apiVersion") ? weft_tr_field (doc, "apiVersion") : doc,
+                       error, "%s apiVersion '%s' is not supported by weft (it reads %s)",
+                       tr->kind, version ? version : "", list);
+  return FALSE;
+}
+
 gboolean
 weft_translator_init (WeftTranslator *tr, WeftRouterConfig *config, const char *kind,
-                      const WeftNode *doc, GError **error)
+                      const char *const *api_versions, const WeftNode *doc, GError **error)
 {
   /* status is what a controller wrote back: nothing to route by */
   static const char *const known[] = { "apiVersion", "kind", "metadata", "spec", "status", NULL };
@@ -351,6 +369,7 @@ weft_translator_init (WeftTranslator *tr, WeftRouterConfig *config, const char *
   tr->path = g_string_new (NULL);
   if (!weft_node_expect_kind (doc, WEFT_NODE_MAP, error)
       || !weft_tr_check_fields (tr, doc, known, NULL, error)
+      || !weft_tr_api_version (tr, doc, api_versions, error)
       || !weft_tr_metadata (tr, doc, error)
       || !weft_tr_map (tr, doc, "spec", &tr->spec, error))
     return FALSE;
@@ -413,6 +432,10 @@ weft_tr_add_rules (WeftTranslator *tr, GPtrArray *domains, GPtrArray *rules)
 /* ------------------------------------------------------------------ */
 /* Istio basics                                                         */
 /* ------------------------------------------------------------------ */
+
+static const char *const weft_istio_api_versions[] = {
+  "networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3", NULL
+};
 
 /* the upstream subset @subset of @host stands for: "service-b" and "v2"
  * give "service-b-v2"; a dotted host gets the subset on its first label,
@@ -1773,7 +1796,8 @@ weft_router_add_virtual_service (WeftRouterConfig *config, const WeftNode *doc, 
 {
   g_auto(WeftTranslator) tr = { 0 };
 
-  return weft_translator_init (&tr, config, "VirtualService", doc, error)
+  return weft_translator_init (&tr, config, "VirtualService", weft_istio_api_versions, doc,
+                               error)
          && weft_istio_virtual_service (&tr, error);
 }
 
@@ -2411,6 +2435,7 @@ weft_router_add_destination_rule (WeftRouterConfig *config, const WeftNode *doc,
 {
   g_auto(WeftTranslator) tr = { 0 };
 
-  return weft_translator_init (&tr, config, "DestinationRule", doc, error)
+  return weft_translator_init (&tr, config, "DestinationRule", weft_istio_api_versions, doc,
+                               error)
          && weft_istio_destination_rule (&tr, error);
 }

@@ -28,10 +28,12 @@ typedef struct {
   const char *why;              /* NULL: no more to say than "not supported" */
 } WeftRefusedField;
 
-/* reads apiVersion, kind, metadata (name required) and finds spec; the
- * namespace is metadata.namespace, else the sidecar's node namespace */
+/* checks apiVersion against @api_versions (NULL-terminated), reads
+ * metadata (name required) and finds spec; the namespace is
+ * metadata.namespace, else the sidecar's node namespace */
 gboolean    weft_translator_init   (WeftTranslator *tr, WeftRouterConfig *config,
-                                    const char *kind, const WeftNode *doc, GError **error);
+                                    const char *kind, const char *const *api_versions,
+                                    const WeftNode *doc, GError **error);
 void        weft_translator_clear  (WeftTranslator *tr);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WeftTranslator, weft_translator_clear)
 

@@ -863,6 +863,11 @@ static const WeftErrorCase weft_istio_errors[] = {
   { "no-http", "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
     "metadata: {name: a}\nspec:\n  hosts: [a]\n",
     "test.yaml:5:3: VirtualService 'a': field 'http' must list at least one route (weft routes HTTP only)" },
+  { "api-version", "apiVersion: networking.istio.io/v2\nkind: VirtualService\n"
+    "metadata: {name: a}\nspec: {}\n",
+    "test.yaml:1:13: VirtualService apiVersion 'networking.istio.io/v2' is not supported by "
+    "weft (it reads networking.istio.io/v1, networking.istio.io/v1beta1, "
+    "networking.istio.io/v1alpha3)" },
   { "dr-tls", DR_HEAD "  trafficPolicy:\n    tls: {mode: ISTIO_MUTUAL}\n",
     "test.yaml:8:5: DestinationRule field 'trafficPolicy.tls' is not supported by weft: weft "
     "does not originate TLS to upstreams" },
@@ -1159,6 +1164,11 @@ static const WeftErrorCase weft_gateway_errors[] = {
     "    - {group: multicluster.x-k8s.io, kind: ServiceImport, name: gw}\n",
     "test.yaml:6:44: HTTPRoute 'web': field 'parentRefs[0].kind' is 'ServiceImport': a mesh "
     "(GAMMA) route attaches to a Service (kind: Service, group: \"\")" },
+  { "api-version", "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: HTTPRoute\n"
+    "metadata: {name: a}\nspec: {}\n",
+    "test.yaml:1:13: HTTPRoute apiVersion 'gateway.networking.k8s.io/v1alpha2' is not "
+    "supported by weft (it reads gateway.networking.k8s.io/v1, "
+    "gateway.networking.k8s.io/v1beta1)" },
   { "unknown-field", ROUTE_RULE "      timeout: 1s\n",
     "test.yaml:9:7: HTTPRoute field 'rules[0].timeout' is not supported by weft" },
   { "unknown-filter", ROUTE_RULE "      filters:\n        - type: RequestMangler\n",
