@@ -631,6 +631,42 @@ test_vs_weights (void)
   weft_test_assert_dest (weft_test_dest (weft_test_rule (vhost, 1)->action, 0), "c", 0, 100);
 }
 
+/* what weft accepts but cannot honour as written is logged, positioned */
+static void
+test_vs_warnings (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autoptr(WeftTestIr) ir = weft_test_translate_ok (
+        "apiVersion: networking.istio.io/v1\n"
+        "kind: VirtualService\n"
+        "metadata: {name: a}\n"
+        "spec:\n"
+        "  hosts: [a]\n"
+        "  http:\n"
+        "    - match:\n"
+        "        - uri: {regex: /A.*}\n"
+        "          ignoreUriCase: true\n"
+        "      fault:\n"
+        "        delay: {fixedDelay: 1s}\n"
+        "      route: [{destination: {host: a}}]\n");
+      WeftRouteAction *action = weft_test_rule (weft_test_vhost (ir, 0), 0)->action;
+      g_assert_false (weft_test_rule (weft_test_vhost (ir, 0), 0)->match.path.ignore_case);
+      g_assert_cmpfloat_with_epsilon (action->delay_percent, 0, 1e-9);
+      g_assert_cmpuint (action->delay_ms, ==, 1000);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  /* the action is read before the match blocks */
+  g_test_trap_assert_stderr ("*warning router: test.yaml:11:16: VirtualService 'a': fault delay "
+                             "has no 'percentage', so it applies to no request (as in Istio); "
+                             "write percentage: {value: 100} for every request\n"
+                             "*warning router: test.yaml:9:11: VirtualService 'a': "
+                             "'ignoreUriCase' does not apply to a regex uri, in Istio as in "
+                             "weft; write (?i) in the regex\n*");
+}
+
 /* ------------------------------------------------------------------ */
 /* DestinationRule                                                      */
 /* ------------------------------------------------------------------ */
@@ -1280,6 +1316,7 @@ main (int argc, char **argv)
   g_test_add_func ("/translate/vs/durations", test_vs_durations);
   g_test_add_func ("/translate/vs/same-hosts", test_vs_same_hosts);
   g_test_add_func ("/translate/vs/weights", test_vs_weights);
+  g_test_add_func ("/translate/vs/warnings", test_vs_warnings);
   g_test_add_func ("/translate/dr/policies", test_dr_policies);
   g_test_add_func ("/translate/dr/dotted-host", test_dr_dotted_host);
   for (guint i = 0; i < G_N_ELEMENTS (weft_istio_errors); i++)
