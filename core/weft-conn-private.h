@@ -96,7 +96,8 @@ struct _WeftConn {
   gboolean            has_hash;
   guint64             hash;
   char                ep_key[72];   /* pool key of an endpoint given the request's port */
-  struct _WeftMirror *mirror;
+  struct _WeftMirror *mirrors[WEFT_MAX_MIRRORS];
+  guint               n_mirrors;
 };
 
 /* a connection accepted on @wl; the worker owns it */

@@ -282,9 +282,9 @@ weft_conn_end_request (WeftConn *c, gboolean run_log)
   weft_metric_series_add (c->wl->requests[cls <= 5 ? cls : 0], 1);
   weft_conn_cancel_timer (c);
   weft_conn_end_attempt (c, WEFT_OUTCOME_CANCELLED, 0);
-  if (c->mirror != NULL)
-    weft_mirror_detach (c->mirror, c->req_body.done && c->req_body.ready == 0);
-  c->mirror = NULL;
+  for (guint i = 0; i < c->n_mirrors; i++)
+    weft_mirror_detach (c->mirrors[i], c->req_body.done && c->req_body.ready == 0);
+  c->n_mirrors = 0;
   weft_request_end (req);
   weft_buf_pool_put (c->worker->bufs, c->up_out);
   c->up_out = NULL;
@@ -934,8 +934,13 @@ weft_conn_route (WeftConn *c)
       c->replay_lost = req->body_kind == WEFT_HTTP_BODY_LENGTH &&
                        req->content_length > req->retry->spec.max_body;
     }
-  if (req->mirror != NULL)
-    c->mirror = weft_mirror_start (c->worker, req, req->mirror, weft_conn_request_port (c));
+  for (guint i = 0; i < req->n_mirrors; i++)
+    {
+      WeftMirror *m = weft_mirror_start (c->worker, req, req->mirrors[i],
+                                         weft_conn_request_port (c));
+      if (m != NULL)
+        c->mirrors[c->n_mirrors++] = m;
+    }
   if (req->delay_ms > 0)
     {
       weft_conn_set_deadline (c, WEFT_DEADLINE_NONE, 0);
@@ -1137,8 +1142,8 @@ weft_conn_body_sent (WeftConn *c, const char *data, gsize len)
 {
   WeftRetryPolicy *policy = c->req.retry;
 
-  if (c->mirror != NULL)
-    weft_mirror_body (c->mirror, data, len);
+  for (guint i = 0; i < c->n_mirrors; i++)
+    weft_mirror_body (c->mirrors[i], data, len);
   if (policy == NULL || c->replay_lost || len == 0)
     return;
   if (c->replay == NULL)

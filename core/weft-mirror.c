@@ -47,8 +47,15 @@ weft_mirror_unlink (WeftWorker *w, WeftMirror *m)
   m->prev = m->next = NULL;
 }
 
+static void
+weft_mirror_bury (WeftWorker *w, WeftMirror *m)
+{
+  m->next = w->dead_mirrors;
+  w->dead_mirrors = m;
+}
+
 /* closes the copy; the struct is freed after the batch, since an event for
- * it may still be queued */
+ * it may still be queued, and not before its request lets go of it */
 static void
 weft_mirror_close (WeftMirror *m)
 {
@@ -62,8 +69,8 @@ weft_mirror_close (WeftMirror *m)
   m->h.fd = -1;
   m->h.func = NULL;
   weft_mirror_unlink (w, m);
-  m->next = w->dead_mirrors;
-  w->dead_mirrors = m;
+  if (m->detached)
+    weft_mirror_bury (w, m);
 }
 
 void
@@ -174,9 +181,14 @@ weft_mirror_body (WeftMirror *m, const char *data, gsize len)
 void
 weft_mirror_detach (WeftMirror *m, gboolean body_complete)
 {
-  if (m == NULL || m->dead)
+  if (m == NULL)
     return;
   m->detached = TRUE;
+  if (m->dead)
+    {
+      weft_mirror_bury (m->worker, m);
+      return;
+    }
   if (!body_complete && !m->body_done)
     {
       weft_mirror_close (m);

@@ -78,7 +78,8 @@ struct _WeftRequest {
   guint64         timeout_ms;     /* 0 = none; else replaces timeouts.request */
   WeftRetryPolicy *retry;
   guint64         delay_ms;
-  WeftUpstream   *mirror;
+  WeftUpstream   *mirrors[WEFT_MAX_MIRRORS];
+  guint           n_mirrors;
   gpointer        data[WEFT_MAX_PLUGINS];
   gint64          start_us;
 };

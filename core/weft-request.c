@@ -601,7 +601,8 @@ weft_request_set_delay (WeftRequest *req, guint64 delay_ms)
 void
 weft_request_mirror (WeftRequest *req, WeftUpstream *upstream)
 {
-  req->mirror = upstream;
+  if (req->n_mirrors < WEFT_MAX_MIRRORS && upstream != NULL)
+    req->mirrors[req->n_mirrors++] = upstream;
 }
 
 guint32

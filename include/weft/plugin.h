@@ -310,7 +310,8 @@ void            weft_request_set_delay         (WeftRequest *req, guint64 delay_
 /* sends a copy of the request to @upstream, with "-shadow" appended to its
  * authority; the copy's response is discarded, and its failure or slowness
  * never touches the request. A body larger than 64 KiB is not mirrored.
- * One mirror per request; a second call replaces the first. */
+ * Up to WEFT_MAX_MIRRORS mirrors per request; further calls are ignored. */
+#define WEFT_MAX_MIRRORS 4
 void            weft_request_mirror            (WeftRequest *req, WeftUpstream *upstream);
 /* a random 32-bit value from the worker's generator (no lock, no syscall) */
 guint32         weft_request_random            (WeftRequest *req);
