@@ -2171,12 +2171,12 @@ weft_istio_pool_http (WeftTranslator *tr, const WeftNode *http, WeftPoolSpec *po
                       GError **error)
 {
   static const char *const known[] = {
-    "http2MaxRequests", "maxRequestsPerConnection", "h2UpgradePolicy", NULL
+    "http2MaxRequests", "maxRequestsPerConnection", "h2UpgradePolicy",
+    /* accepted for Istio's circuit-breaker examples: weft queues nothing, so
+     * past the limit a request gets 503 at once whatever this says (docs) */
+    "http1MaxPendingRequests", NULL
   };
   static const WeftRefusedField refused[] = {
-    { "http1MaxPendingRequests", "weft does not queue requests waiting for a connection: "
-                                 "past the limit of tcp.maxConnections or "
-                                 "http.http2MaxRequests a request gets 503 at once" },
     { "maxRetries", "weft bounds retries with the retry budget of each route instead" },
     { "idleTimeout", "weft's upstream idle timeout is the global timeouts.upstream_idle" },
     { "useClientProtocol", "weft speaks HTTP/1.1 to upstreams" },
@@ -2185,9 +2185,11 @@ weft_istio_pool_http (WeftTranslator *tr, const WeftNode *http, WeftPoolSpec *po
   };
   guint64 max_requests = 0;
   guint64 per_connection = 0;
+  guint64 pending = 0;
   const char *upgrade = NULL;
 
   if (!weft_tr_check_fields (tr, http, known, refused, error)
+      || !weft_tr_uint (tr, http, "http1MaxPendingRequests", 0, G_MAXUINT32, &pending, error)
       || !weft_tr_uint (tr, http, "http2MaxRequests", 0, G_MAXUINT32, &max_requests, error)
       || !weft_tr_uint (tr, http, "maxRequestsPerConnection", 0, G_MAXUINT32, &per_connection,
                         error)

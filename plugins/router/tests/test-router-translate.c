@@ -911,12 +911,11 @@ static const WeftErrorCase weft_istio_errors[] = {
     "        portLevelSettings: []\n",
     "test.yaml:10:9: DestinationRule field 'subsets[0].trafficPolicy.portLevelSettings' is not "
     "supported by weft: weft applies one policy to an upstream, whatever the port" },
-  { "dr-pending", DR_HEAD "  trafficPolicy:\n    connectionPool:\n      http:\n"
-    "        http1MaxPendingRequests: 1\n",
-    "test.yaml:10:9: DestinationRule field 'trafficPolicy.connectionPool.http."
-    "http1MaxPendingRequests' is not supported by weft: weft does not queue requests waiting "
-    "for a connection: past the limit of tcp.maxConnections or http.http2MaxRequests a "
-    "request gets 503 at once" },
+  { "dr-max-retries", DR_HEAD "  trafficPolicy:\n    connectionPool:\n      http:\n"
+    "        http1MaxPendingRequests: 1\n        maxRetries: 3\n",
+    "test.yaml:11:9: DestinationRule field 'trafficPolicy.connectionPool.http."
+    "maxRetries' is not supported by weft: weft bounds retries with the retry budget of each "
+    "route instead" },
   { "dr-passthrough", DR_HEAD "  trafficPolicy:\n    loadBalancer: {simple: PASSTHROUGH}\n",
     "test.yaml:8:28: DestinationRule 'service-b': field 'trafficPolicy.loadBalancer.simple' "
     "PASSTHROUGH forwards to the original destination address, which weft's router does not "
