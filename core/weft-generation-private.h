@@ -17,16 +17,19 @@ G_BEGIN_DECLS
 
 typedef struct _WeftGeneration WeftGeneration;
 
-typedef struct {
-  WeftPlugin   *plugin;
-  gpointer      config;        /* what config_new returned */
-  gpointer     *worker_data;   /* per worker, from worker_init */
-  WeftGeneration *gen;
-} WeftGenPlugin;
+typedef struct _WeftGenPlugin WeftGenPlugin;
 
 struct _WeftPluginContext {
   WeftGeneration *gen;
   WeftGenPlugin  *gp;
+};
+
+struct _WeftGenPlugin {
+  WeftPlugin   *plugin;
+  gpointer      config;        /* what config_new returned */
+  gpointer     *worker_data;   /* per worker, from worker_init */
+  WeftGeneration *gen;
+  WeftPluginContext ctx;       /* lives as long as the generation: plugins keep it */
 };
 
 typedef struct {

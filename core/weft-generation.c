@@ -189,7 +189,6 @@ weft_gen_use_plugin (WeftGenBuilder *b, const char *name, const WeftNode *where)
   WeftGeneration *gen = b->gen;
   WeftGenPlugin *gp = weft_gen_find_plugin (gen, name);
   g_autoptr(GError) error = NULL;
-  WeftPluginContext ctx;
   WeftPlugin *plugin;
 
   if (gp != NULL || g_hash_table_contains (b->failed, name))
@@ -206,9 +205,9 @@ weft_gen_use_plugin (WeftGenBuilder *b, const char *name, const WeftNode *where)
   gp->plugin = plugin;
   gp->gen = gen;
   gp->worker_data = g_new0 (gpointer, gen->n_workers);
-  ctx.gen = gen;
-  ctx.gp = gp;
-  gp->config = plugin->desc->config_new (&ctx,
+  gp->ctx.gen = gen;
+  gp->ctx.gp = gp;
+  gp->config = plugin->desc->config_new (&gp->ctx,
                                          g_hash_table_lookup (gen->config->plugin_nodes, name),
                                          &error);
   if (gp->config == NULL)

@@ -396,7 +396,8 @@ void              weft_metric_series_observe (WeftMetricSeries *series, double v
  * WeftPluginContext:
  *
  * Handed to the control-side callbacks of one plugin for one configuration
- * generation.
+ * generation. It stays valid as long as that generation, so a config object
+ * may keep it (to add upstreams from config_add_document, for instance).
  */
 typedef struct _WeftPluginContext WeftPluginContext;
 

@@ -152,7 +152,8 @@ def test_mission_split_90_10_as_written():
         check_share(counts, "v1", 90, n)
         check_share(counts, "v2", 10, n)
         log = w.logs()
-        check("service-b.yaml:13:11" in log and "beside 'destination'" in log,
+        check("service-b.yaml:12:11" in log and "service-b.yaml:15:11" in log and
+              "beside 'destination'" in log,
               f"no positioned warning about weight:\n{log[-2000:]}")
     finally:
         w.stop()
