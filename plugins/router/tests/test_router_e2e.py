@@ -865,6 +865,77 @@ def test_bad_route_file_keeps_old_config_live():
         v2.stop()
 
 
+# ---------------------------------------------------------------- weft's own format
+
+WEFT_ROUTES = """router:
+  virtual_hosts:
+    - name: service-b
+      domains: [service-b]
+      routes:
+        - name: cache-gets
+          match: {path: {prefix: /foo}, method: GET}
+          upstream: cache
+        - name: en-gb
+          match:
+            headers: [{name: accept-language, exact: en-GB}]
+          upstream: service-b-v2
+        - name: budget
+          match: {path: {prefix: /status/}}
+          upstream: origin
+          retries: {attempts: 3, retry_on: [5xx], budget: {ratio: 0.2, min_per_second: 1}}
+        - name: per-try
+          match: {path: {prefix: /pertry}}
+          upstream: halfdead
+          retries: {attempts: 2, per_try_timeout: 200ms, retry_on: [reset]}
+        - name: split
+          split:
+            - {upstream: service-b-v1, weight: 90}
+            - {upstream: service-b-v2, weight: 10}
+"""
+
+
+def test_weft_format_mission_and_budget():
+    v1, v2, cache, origin, hole = (Backend("v1"), Backend("v2"), Backend("cache"),
+                                   Backend("origin"), Blackhole())
+    w = start({"service-b-v1": [v1.address], "service-b-v2": [v2.address],
+               "cache": [cache.address], "origin": [origin.address],
+               "halfdead": [f"127.0.0.1:{hole.port}", origin.address]},
+              {"routes.yaml": WEFT_ROUTES})
+    try:
+        cl = Client(w.port)
+        check(cl.get("/foo")[1]["x-backend"] == "cache")
+        check(cl.get("/foo", method="POST", body=b"x")[1]["x-backend"] != "cache")
+        check(cl.get("/x", headers={"accept-language": "en-GB"})[1]["x-backend"] == "v2")
+        n = 10000
+        counts = shares(w.port, n, path="/x")
+        check_share(counts, "v1", 90, n)
+        check_share(counts, "v2", 10, n)
+
+        # a per-try timeout moves the request off the endpoint that never answers
+        for _ in range(6):
+            t0 = time.monotonic()
+            st, h, _ = cl.get("/pertry/echo")
+            check(st == 200 and h["x-backend"] == "origin", (st, h))
+            check(time.monotonic() - t0 < 0.8, "per-try timeout did not move on")
+
+        # the upstream always fails: retries stop at the budget, not at attempts
+        before = origin.requests
+        requests = 300
+        for _ in range(requests):
+            check(cl.get("/status/503")[0] == 503)
+        hits = origin.requests - before
+        # 20% of the requests plus a floor of 1/s over the 10 s window; without
+        # the budget this would be 4 x 300
+        check(hits <= requests * 1.2 + 12, f"{hits} upstream tries for {requests} requests")
+        check(hits > requests, f"no retries at all: {hits}")
+        m = parse_metrics(admin_get(w.admin_port, "/metrics")[2].decode())
+        check(m.get('weft_upstream_errors_total{reason="retry_budget_exhausted"}', 0) > 0, m)
+    finally:
+        w.stop()
+        for x in (v1, v2, cache, origin, hole):
+            x.stop()
+
+
 # ---------------------------------------------------------------- DNS destinations
 
 DNS_SERVER = r'''
@@ -974,7 +1045,8 @@ def main():
               test_lb_least_request_avoids_slow_endpoint, test_lb_consistent_hash_ring_and_maglev,
               test_outlier_ejection_and_return, test_httproute_gamma,
               test_unsupported_fields_are_positioned_errors,
-              test_bad_route_file_keeps_old_config_live, test_dns_destination_with_search_domains):
+              test_bad_route_file_keeps_old_config_live, test_weft_format_mission_and_budget,
+              test_dns_destination_with_search_domains):
         if len(sys.argv) > 1 and t.__name__ not in sys.argv[1:]:
             continue
         tap.run(t)
