@@ -181,20 +181,29 @@ weft_rt_named_pairs (GPtrArray *list)
   guint pairs = 1;
 
   for (guint i = 0; list != NULL && i < list->len; i++)
-    pairs = MAX (pairs, weft_rt_regex_pairs (((WeftNamedMatch *) list->pdata[i])->match.re));
+    {
+      guint n = weft_rt_regex_pairs (((WeftNamedMatch *) list->pdata[i])->match.re);
+      pairs = MAX (pairs, n);
+    }
   return pairs;
 }
 
 static guint
 weft_rt_rule_pairs (WeftRouteRule *rule)
 {
-  guint pairs = weft_rt_regex_pairs (rule->match.path.re);
+  guint n[] = {
+    weft_rt_regex_pairs (rule->match.path.re),
+    weft_rt_regex_pairs (rule->match.method.re),
+    weft_rt_regex_pairs (rule->match.authority.re),
+    weft_rt_named_pairs (rule->match.headers),
+    weft_rt_named_pairs (rule->match.query),
+    weft_rt_regex_pairs (rule->action->rewrite_re),
+  };
+  guint pairs = 1;
 
-  pairs = MAX (pairs, weft_rt_regex_pairs (rule->match.method.re));
-  pairs = MAX (pairs, weft_rt_regex_pairs (rule->match.authority.re));
-  pairs = MAX (pairs, weft_rt_named_pairs (rule->match.headers));
-  pairs = MAX (pairs, weft_rt_named_pairs (rule->match.query));
-  return MAX (pairs, weft_rt_regex_pairs (rule->action->rewrite_re));
+  for (gsize i = 0; i < G_N_ELEMENTS (n); i++)
+    pairs = MAX (pairs, n[i]);
+  return pairs;
 }
 
 /* ------------------------------------------------------------------ */
@@ -330,8 +339,12 @@ weft_rt_node_depth (const WeftRtNode *node)
   guint here = (node->prefix != NULL) + (node->segment != NULL) + (node->exact != NULL);
   guint below = 0;
 
+  /* not MAX (below, weft_rt_node_depth (...)): it would recurse twice */
   for (guint i = 0; node->children != NULL && i < node->children->len; i++)
-    below = MAX (below, weft_rt_node_depth (node->children->pdata[i]));
+    {
+      guint d = weft_rt_node_depth (node->children->pdata[i]);
+      below = MAX (below, d);
+    }
   return here + below;
 }
 
@@ -502,6 +515,7 @@ static gboolean
 weft_rt_table_add_vhost (WeftRouteTable *table, WeftVirtualHost *vhost, GError **error)
 {
   WeftRtVhost *vh;
+  guint lists;
 
   for (guint i = 0; i < vhost->domains->len; i++)
     {
@@ -521,10 +535,13 @@ weft_rt_table_add_vhost (WeftRouteTable *table, WeftVirtualHost *vhost, GError *
   for (guint i = 0; i < vhost->domains->len; i++)
     weft_rt_table_add_domain (table, vh, vhost->domains->pdata[i]);
   for (guint i = 0; i < vhost->rules->len; i++)
-    table->max_pairs = MAX (table->max_pairs, weft_rt_rule_pairs (vhost->rules->pdata[i]));
+    {
+      guint pairs = weft_rt_rule_pairs (vhost->rules->pdata[i]);
+      table->max_pairs = MAX (table->max_pairs, pairs);
+    }
   table->n_rules += vhost->rules->len;
-  table->max_lists = MAX (table->max_lists, weft_rt_node_depth (vh->trie) +
-                                            weft_rt_node_depth (vh->trie_ci) + 1);
+  lists = weft_rt_node_depth (vh->trie) + weft_rt_node_depth (vh->trie_ci) + 1;
+  table->max_lists = MAX (table->max_lists, lists);
   return TRUE;
 }
 
