@@ -1346,9 +1346,10 @@ weft_conn_write_client (WeftConn *c)
       iov[n_iov].iov_base = weft_buf_head (c->out);
       iov[n_iov++].iov_len = weft_buf_len (c->out);
     }
+  /* a delayed local answer has no head yet: its body waits too */
   if (c->in_request && c->req.local)
     {
-      body = c->req.local_body_len - c->local_sent;
+      body = c->resp_head_done ? c->req.local_body_len - c->local_sent : 0;
       if (body > 0)
         {
           iov[n_iov].iov_base = (char *) c->req.local_body + c->local_sent;
@@ -1464,7 +1465,8 @@ weft_conn_check_done (WeftConn *c)
   if (!c->in_request || c->tunnel)
     return;
   if (c->req.local)
-    resp_done = weft_conn_out_empty (c) && c->local_sent == c->req.local_body_len;
+    resp_done = c->resp_head_done && weft_conn_out_empty (c) &&
+                c->local_sent == c->req.local_body_len;
   else
     resp_done = c->resp_head_done && weft_conn_out_empty (c) && c->resp_body.ready == 0 &&
                 (c->resp_body.done || (c->resp_body.kind == WEFT_HTTP_BODY_CLOSE && c->up_eof));

@@ -500,6 +500,14 @@ spec:
     - match: [{uri: {prefix: /delay}}]
       fault: {delay: {fixedDelay: 0.2s, percentage: {value: 50}}}
       route: [{destination: {host: a}}]
+    - match: [{uri: {prefix: /both}}]
+      fault:
+        delay: {fixedDelay: 0.2s, percentage: {value: 100}}
+        abort: {httpStatus: 429, percentage: {value: 100}}
+      route: [{destination: {host: a}}]
+    - match: [{uri: {prefix: /hello}}]
+      fault: {delay: {fixedDelay: 0.2s, percentage: {value: 100}}}
+      directResponse: {status: 204}
 """
     w = start({"a": [a.address]}, {"vs.yaml": vs})
     try:
@@ -516,6 +524,14 @@ spec:
             if time.monotonic() - t0 >= 0.19:
                 slow += 1
         check(15 <= slow <= 45, f"{slow} of 60 delayed, want about 30")
+        # a delay before a local answer holds the whole answer, head first
+        for path, status in (("/both", 429), ("/hello", 204)):
+            t0 = time.monotonic()
+            st, h, body = Client(w.port, timeout=3).get(path)
+            took = time.monotonic() - t0
+            check(st == status and took >= 0.19, (path, st, took, body))
+            if status == 429:
+                check(h.get("x-weft-error") == "fault_abort", h)
     finally:
         w.stop()
         a.stop()
