@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * weft's own route format: the router's top-level settings, translated
- * into the intermediate form. docs/router.md describes every key.
+ * into the intermediate form. docs/config.md ("router: routing rules") describes every key.
  *
  *   router:
  *     virtual_hosts:
