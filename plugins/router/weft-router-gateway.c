@@ -67,6 +67,25 @@ weft_gateway_core_group (WeftTranslator *tr, const WeftNode *ref, GError **error
   return FALSE;
 }
 
+/* the group, name, namespace and port of a reference to a Service, which
+ * needs a name */
+static gboolean
+weft_gateway_service (WeftTranslator *tr, const WeftNode *ref, const char **name,
+                      const char **ns, guint64 *port, GError **error)
+{
+  if (!weft_gateway_core_group (tr, ref, error)
+      || !weft_tr_string (tr, ref, "name", name, error)
+      || !weft_tr_string (tr, ref, "namespace", ns, error)
+      || !weft_tr_uint (tr, ref, "port", 1, 65535, port, error))
+    return FALSE;
+  if (*name == NULL)
+    {
+      weft_tr_error (tr, ref, NULL, error, "needs the Service's name");
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* a mesh route attaches to a Service: its names are the domains */
 static gboolean
 weft_gateway_parent_ref (WeftTranslator *tr, const WeftNode *ref, GPtrArray *domains,
@@ -108,16 +127,8 @@ weft_gateway_parent_ref (WeftTranslator *tr, const WeftNode *ref, GPtrArray *dom
                      "group: \"\")", kind);
       return FALSE;
     }
-  if (!weft_gateway_core_group (tr, ref, error)
-      || !weft_tr_string (tr, ref, "name", &name, error)
-      || !weft_tr_string (tr, ref, "namespace", &ns, error)
-      || !weft_tr_uint (tr, ref, "port", 1, 65535, &port, error))
+  if (!weft_gateway_service (tr, ref, &name, &ns, &port, error))
     return FALSE;
-  if (name == NULL)
-    {
-      weft_tr_error (tr, ref, NULL, error, "needs the Service's name");
-      return FALSE;
-    }
   weft_tr_add_domains (domains, name, ns);
   return TRUE;
 }
@@ -190,16 +201,8 @@ weft_gateway_backend (WeftTranslator *tr, const WeftNode *ref, const char *const
                      "is '%s': weft forwards to Services only", kind);
       return NULL;
     }
-  if (!weft_gateway_core_group (tr, ref, error)
-      || !weft_tr_string (tr, ref, "name", &name, error)
-      || !weft_tr_string (tr, ref, "namespace", &ns, error)
-      || !weft_tr_uint (tr, ref, "port", 1, 65535, &port, error))
+  if (!weft_gateway_service (tr, ref, &name, &ns, &port, error))
     return NULL;
-  if (name == NULL)
-    {
-      weft_tr_error (tr, ref, NULL, error, "needs the Service's name");
-      return NULL;
-    }
   dest_name = ns != NULL && g_strcmp0 (ns, tr->ns) != 0 ? g_strdup_printf ("%s.%s", name, ns)
                                                         : g_strdup (name);
   return weft_route_dest_new (dest_name, NULL, (guint16) port, 1, ref);
@@ -840,33 +843,24 @@ weft_gateway_backend_refs (WeftTranslator *tr, const WeftNode *rule, WeftRouteAc
  * backendRequest bounds each try, so it is the per-try timeout when the
  * rule retries, and else bounds the one try like request does */
 static gboolean
-weft_gateway_timeouts (WeftTranslator *tr, const WeftNode *rule, WeftRouteAction *action,
+weft_gateway_timeouts (WeftTranslator *tr, const WeftNode *timeouts, gpointer target,
                        GError **error)
 {
+  WeftRouteAction *action = target;
   static const char *const known[] = { "request", "backendRequest", NULL };
-  const WeftNode *timeouts = NULL;
   guint64 request = 0;
   guint64 backend = 0;
-  gsize mark;
-  gboolean ok;
 
-  if (!weft_tr_map (tr, rule, "timeouts", &timeouts, error))
+  if (!weft_tr_check_fields (tr, timeouts, known, NULL, error)
+      || !weft_tr_duration (tr, timeouts, "request", &request, error)
+      || !weft_tr_duration (tr, timeouts, "backendRequest", &backend, error))
     return FALSE;
-  if (timeouts == NULL)
-    return TRUE;
-  mark = weft_tr_enter (tr, "timeouts");
-  ok = weft_tr_check_fields (tr, timeouts, known, NULL, error)
-       && weft_tr_duration (tr, timeouts, "request", &request, error)
-       && weft_tr_duration (tr, timeouts, "backendRequest", &backend, error);
-  if (ok && request != 0 && backend > request)
+  if (request != 0 && backend > request)
     {
       weft_tr_error (tr, weft_tr_field (timeouts, "backendRequest"), "backendRequest", error,
                      "must not be longer than 'request'");
-      ok = FALSE;
+      return FALSE;
     }
-  weft_tr_leave (tr, mark);
-  if (!ok)
-    return FALSE;
   action->has_timeout = weft_tr_field (timeouts, "request") != NULL;
   action->timeout_ms = request;
   if (backend == 0)
@@ -885,22 +879,14 @@ weft_gateway_timeouts (WeftTranslator *tr, const WeftNode *rule, WeftRouteAction
  * failures and refused streams, which the backend never processed, are
  * retried too; no codes = 503 */
 static gboolean
-weft_gateway_retry (WeftTranslator *tr, const WeftNode *rule, WeftRouteAction *action,
-                    GError **error)
+weft_gateway_retry (WeftTranslator *tr, const WeftNode *retry, gpointer target, GError **error)
 {
   static const char *const known[] = { "codes", "attempts", "backoff", NULL };
-  const WeftNode *retry = NULL;
   const WeftNode *codes = NULL;
-  WeftRetrySpec *spec = &action->retry;
+  WeftRetrySpec *spec = target;
   guint64 attempts = 2;         /* as Istio's Gateway API implementation */
-  gsize mark;
   gboolean ok;
 
-  if (!weft_tr_map (tr, rule, "retry", &retry, error))
-    return FALSE;
-  if (retry == NULL)
-    return TRUE;
-  mark = weft_tr_enter (tr, "retry");
   ok = weft_tr_check_fields (tr, retry, known, NULL, error)
        && weft_tr_uint (tr, retry, "attempts", 0, 100, &attempts, error)
        && weft_tr_duration (tr, retry, "backoff", &spec->backoff_base_ms, error)
@@ -921,13 +907,11 @@ weft_gateway_retry (WeftTranslator *tr, const WeftNode *rule, WeftRouteAction *a
       else
         weft_tr_error (tr, item, "codes", error, "must list status codes from 400 to 599");
     }
-  weft_tr_leave (tr, mark);
   if (spec->n_statuses == 0)
     spec->statuses[spec->n_statuses++] = 503;
   spec->attempts = (guint) attempts;
   spec->retry_on = WEFT_RETRY_ON_CONNECT_FAILURE | WEFT_RETRY_ON_REFUSED_STREAM
                    | WEFT_RETRY_ON_STATUS;
-  action->has_retry = ok;
   return ok;
 }
 
@@ -985,8 +969,9 @@ weft_gateway_rule_fields (WeftTranslator *tr, const WeftNode *node, WeftGatewayR
   return weft_gateway_filters_of (tr, node, (guint) -1, r, &action->request_headers,
                                   &action->response_headers, error)
          && weft_gateway_backend_refs (tr, node, action, error)
-         && weft_gateway_retry (tr, node, action, error)
-         && weft_gateway_timeouts (tr, node, action, error)
+         && weft_tr_section (tr, node, "retry", weft_gateway_retry, &action->retry,
+                             &action->has_retry, error)
+         && weft_tr_section (tr, node, "timeouts", weft_gateway_timeouts, action, NULL, error)
          && weft_gateway_matches (tr, node, action, rules, error)
          && weft_gateway_check_prefix (tr, r, rules, first, error);
 }

@@ -175,6 +175,37 @@ weft_tr_seq (WeftTranslator *tr, const WeftNode *map, const char *key, const Wef
 }
 
 gboolean
+weft_tr_within (WeftTranslator *tr, const char *key, const WeftNode *node,
+                WeftTrSectionFunc func, gpointer target, GError **error)
+{
+  gsize mark;
+  gboolean ok;
+
+  if (node == NULL)
+    return TRUE;
+  mark = weft_tr_enter (tr, key);
+  ok = func (tr, node, target, error);
+  weft_tr_leave (tr, mark);
+  return ok;
+}
+
+gboolean
+weft_tr_section (WeftTranslator *tr, const WeftNode *parent, const char *key,
+                 WeftTrSectionFunc func, gpointer target, gboolean *present, GError **error)
+{
+  const WeftNode *node = NULL;
+  gboolean ok;
+
+  if (!weft_tr_map (tr, parent, key, &node, error))
+    return FALSE;
+  ok = weft_tr_within (tr, key, node, func, target, error);
+  /* an absent section leaves the flag as it was */
+  if (node != NULL && present != NULL)
+    *present = ok;
+  return ok;
+}
+
+gboolean
 weft_tr_string (WeftTranslator *tr, const WeftNode *map, const char *key, const char **out,
                 GError **error)
 {
@@ -499,23 +530,13 @@ weft_istio_export_to (WeftTranslator *tr, const WeftNode *map, GError **error)
 
 /* Istio's Percent {value}: 0 to 100 */
 static gboolean
-weft_istio_percent (WeftTranslator *tr, const WeftNode *map, const char *key, double *out,
-                    GError **error)
+weft_istio_percent_fields (WeftTranslator *tr, const WeftNode *percent, gpointer target,
+                           GError **error)
 {
   static const char *const known[] = { "value", NULL };
-  const WeftNode *percent = NULL;
-  gsize mark;
-  gboolean ok;
 
-  if (!weft_tr_map (tr, map, key, &percent, error))
-    return FALSE;
-  if (percent == NULL)
-    return TRUE;
-  mark = weft_tr_enter (tr, key);
-  ok = weft_tr_check_fields (tr, percent, known, NULL, error)
-       && weft_tr_double (tr, percent, "value", 0, 100, out, error);
-  weft_tr_leave (tr, mark);
-  return ok;
+  return weft_tr_check_fields (tr, percent, known, NULL, error)
+         && weft_tr_double (tr, percent, "value", 0, 100, target, error);
 }
 
 /* a percentage given either as Percent {value} under @key or, deprecated,
@@ -537,7 +558,7 @@ weft_istio_percentage (WeftTranslator *tr, const WeftNode *map, const char *key,
     return FALSE;
   if (weft_tr_field (map, old_key) != NULL)
     *out = (double) old;
-  return weft_istio_percent (tr, map, key, out, error);
+  return weft_tr_section (tr, map, key, weft_istio_percent_fields, out, NULL, error);
 }
 
 /* ------------------------------------------------------------------ */
@@ -793,9 +814,9 @@ weft_istio_matches (WeftTranslator *tr, const WeftNode *http, WeftRouteAction *a
 
 /* HeaderOperations {set, add, remove} */
 static gboolean
-weft_istio_header_ops (WeftTranslator *tr, const WeftNode *ops, WeftHeaderOps *out,
-                       GError **error)
+weft_istio_header_ops (WeftTranslator *tr, const WeftNode *ops, gpointer target, GError **error)
 {
+  WeftHeaderOps *out = target;
   static const char *const known[] = { "set", "add", "remove", NULL };
   const WeftNode *set = NULL;
   const WeftNode *add = NULL;
@@ -852,37 +873,37 @@ weft_istio_headers (WeftTranslator *tr, const WeftNode *map, const char *key,
   if (headers == NULL)
     return TRUE;
   mark = weft_tr_enter (tr, key);
+  /* both are checked to be mappings before either is read */
   ok = weft_tr_check_fields (tr, headers, known, NULL, error)
        && weft_tr_map (tr, headers, "request", &req, error)
-       && weft_tr_map (tr, headers, "response", &resp, error);
-  if (ok && req != NULL)
-    {
-      gsize inner = weft_tr_enter (tr, "request");
-      ok = weft_istio_header_ops (tr, req, request, error);
-      weft_tr_leave (tr, inner);
-    }
-  if (ok && resp != NULL)
-    {
-      gsize inner = weft_tr_enter (tr, "response");
-      ok = weft_istio_header_ops (tr, resp, response, error);
-      weft_tr_leave (tr, inner);
-    }
+       && weft_tr_map (tr, headers, "response", &resp, error)
+       && weft_tr_within (tr, "request", req, weft_istio_header_ops, request, error)
+       && weft_tr_within (tr, "response", resp, weft_istio_header_ops, response, error);
   weft_tr_leave (tr, mark);
   return ok;
+}
+
+/* PortSelector {number} */
+static gboolean
+weft_istio_port (WeftTranslator *tr, const WeftNode *port, gpointer target, GError **error)
+{
+  static const char *const known[] = { "number", NULL };
+  static const WeftRefusedField refused[] = {
+    { "name", "port names need service discovery; give the port 'number'" },
+    { NULL, NULL }
+  };
+
+  return weft_tr_check_fields (tr, port, known, refused, error)
+         && weft_tr_uint (tr, port, "number", 1, 65535, target, error);
 }
 
 /* a Destination {host, subset, port {number}} at the current path;
  * @known says which keys the caller allows (the mission's shape puts
  * 'weight' in here too) */
 static WeftRouteDest *
-weft_istio_destination (WeftTranslator *tr, const WeftNode *node, const char *const *known,
-                        GError **error)
+weft_istio_destination_fields (WeftTranslator *tr, const WeftNode *node,
+                               const char *const *known, GError **error)
 {
-  static const char *const port_known[] = { "number", NULL };
-  static const WeftRefusedField port_refused[] = {
-    { "name", "port names need service discovery; give the port 'number'" },
-    { NULL, NULL }
-  };
   const char *host = NULL;
   const char *subset = NULL;
   const WeftNode *port = NULL;
@@ -904,17 +925,22 @@ weft_istio_destination (WeftTranslator *tr, const WeftNode *node, const char *co
       weft_tr_error (tr, node, NULL, error, "needs a host");
       return NULL;
     }
-  if (port != NULL)
-    {
-      gsize mark = weft_tr_enter (tr, "port");
-      gboolean ok = weft_tr_check_fields (tr, port, port_known, port_refused, error)
-                    && weft_tr_uint (tr, port, "number", 1, 65535, &number, error);
-      weft_tr_leave (tr, mark);
-      if (!ok)
-        return NULL;
-    }
+  if (!weft_tr_within (tr, "port", port, weft_istio_port, &number, error))
+    return NULL;
   name = subset != NULL ? weft_istio_subset_upstream (host, subset) : g_strdup (host);
   return weft_route_dest_new (name, NULL, (guint16) number, 0, node);
+}
+
+/* the Destination @node, with the path at @key */
+static WeftRouteDest *
+weft_istio_destination (WeftTranslator *tr, const char *key, const WeftNode *node,
+                        const char *const *known, GError **error)
+{
+  gsize mark = weft_tr_enter (tr, key);
+  WeftRouteDest *dest = weft_istio_destination_fields (tr, node, known, error);
+
+  weft_tr_leave (tr, mark);
+  return dest;
 }
 
 static const char *const weft_istio_dest_known[] = { "host", "subset", "port", NULL };
@@ -958,7 +984,6 @@ weft_istio_route_dest (WeftTranslator *tr, const WeftNode *route, WeftRouteActio
   const WeftNode *destination = NULL;
   WeftRouteDest *dest;
   double weight = -1;
-  gsize mark;
 
   if (weft_node_get_kind (route) != WEFT_NODE_MAP)
     {
@@ -976,9 +1001,8 @@ weft_istio_route_dest (WeftTranslator *tr, const WeftNode *route, WeftRouteActio
     }
   if (!weft_istio_inner_weight (tr, route, destination, &weight, error))
     return FALSE;
-  mark = weft_tr_enter (tr, "destination");
-  dest = weft_istio_destination (tr, destination, weft_istio_dest_weight_known, error);
-  weft_tr_leave (tr, mark);
+  dest = weft_istio_destination (tr, "destination", destination, weft_istio_dest_weight_known,
+                                 error);
   if (dest == NULL)
     return FALSE;
   /* -1 = not given; weft_istio_route() settles it */
@@ -1074,9 +1098,10 @@ weft_istio_derive_port (WeftTranslator *tr, const WeftNode *redirect, WeftRouteR
 }
 
 static gboolean
-weft_istio_redirect_fields (WeftTranslator *tr, const WeftNode *redirect, WeftRouteRedirect *r,
+weft_istio_redirect_fields (WeftTranslator *tr, const WeftNode *redirect, gpointer target,
                             GError **error)
 {
+  WeftRouteRedirect *r = target;
   static const char *const known[] = {
     "uri", "authority", "port", "scheme", "redirectCode", "derivePort", NULL
   };
@@ -1107,30 +1132,11 @@ weft_istio_redirect_fields (WeftTranslator *tr, const WeftNode *redirect, WeftRo
   return weft_istio_derive_port (tr, redirect, r, error);
 }
 
-static gboolean
-weft_istio_redirect (WeftTranslator *tr, const WeftNode *http, WeftRouteAction *action,
-                     GError **error)
-{
-  const WeftNode *redirect = NULL;
-  gsize mark;
-  gboolean ok;
-
-  if (!weft_tr_map (tr, http, "redirect", &redirect, error))
-    return FALSE;
-  if (redirect == NULL)
-    return TRUE;
-  mark = weft_tr_enter (tr, "redirect");
-  ok = weft_istio_redirect_fields (tr, redirect, &action->redirect, error);
-  weft_tr_leave (tr, mark);
-  action->has_redirect = ok;
-  return ok;
-}
-
 /* body {string | bytes (base64)} */
 static gboolean
-weft_istio_body (WeftTranslator *tr, const WeftNode *body, WeftRouteAction *action,
-                 GError **error)
+weft_istio_body (WeftTranslator *tr, const WeftNode *body, gpointer target, GError **error)
 {
+  WeftRouteAction *action = target;
   static const char *const known[] = { "string", "bytes", NULL };
   const char *text = NULL;
   const char *bytes = NULL;
@@ -1169,21 +1175,15 @@ weft_istio_body (WeftTranslator *tr, const WeftNode *body, WeftRouteAction *acti
 }
 
 static gboolean
-weft_istio_direct_response (WeftTranslator *tr, const WeftNode *http, WeftRouteAction *action,
-                            GError **error)
+weft_istio_direct_fields (WeftTranslator *tr, const WeftNode *direct, gpointer target,
+                          GError **error)
 {
+  WeftRouteAction *action = target;
   static const char *const known[] = { "status", "body", NULL };
-  const WeftNode *direct = NULL;
   const WeftNode *body = NULL;
   guint64 status = 0;
-  gsize mark;
   gboolean ok;
 
-  if (!weft_tr_map (tr, http, "directResponse", &direct, error))
-    return FALSE;
-  if (direct == NULL)
-    return TRUE;
-  mark = weft_tr_enter (tr, "directResponse");
   ok = weft_tr_check_fields (tr, direct, known, NULL, error)
        && weft_tr_uint (tr, direct, "status", 200, 599, &status, error)
        && weft_tr_map (tr, direct, "body", &body, error);
@@ -1192,13 +1192,7 @@ weft_istio_direct_response (WeftTranslator *tr, const WeftNode *http, WeftRouteA
       weft_tr_error (tr, direct, NULL, error, "needs a status");
       ok = FALSE;
     }
-  if (ok && body != NULL)
-    {
-      gsize inner = weft_tr_enter (tr, "body");
-      ok = weft_istio_body (tr, body, action, error);
-      weft_tr_leave (tr, inner);
-    }
-  weft_tr_leave (tr, mark);
+  ok = ok && weft_tr_within (tr, "body", body, weft_istio_body, action, error);
   action->direct_status = (guint) status;
   return ok;
 }
@@ -1225,22 +1219,16 @@ weft_istio_regex_sub (const char *re2, GString *out)
 }
 
 static gboolean
-weft_istio_uri_regex_rewrite (WeftTranslator *tr, const WeftNode *rewrite,
-                              WeftRouteAction *action, GError **error)
+weft_istio_uri_regex_fields (WeftTranslator *tr, const WeftNode *node, gpointer target,
+                             GError **error)
 {
+  WeftRouteAction *action = target;
   static const char *const known[] = { "match", "rewrite", NULL };
-  const WeftNode *node = NULL;
   const char *match = NULL;
   const char *sub = NULL;
   g_autoptr(GString) pcre = g_string_new (NULL);
-  gsize mark;
   gboolean ok;
 
-  if (!weft_tr_map (tr, rewrite, "uriRegexRewrite", &node, error))
-    return FALSE;
-  if (node == NULL)
-    return TRUE;
-  mark = weft_tr_enter (tr, "uriRegexRewrite");
   ok = weft_tr_check_fields (tr, node, known, NULL, error)
        && weft_tr_string (tr, node, "match", &match, error)
        && weft_tr_string (tr, node, "rewrite", &sub, error);
@@ -1255,7 +1243,6 @@ weft_istio_uri_regex_rewrite (WeftTranslator *tr, const WeftNode *rewrite,
                      "has a backslash that is neither \\1 to \\9 nor \\\\");
       ok = FALSE;
     }
-  weft_tr_leave (tr, mark);
   if (!ok)
     return FALSE;
   action->rewrite_regex = g_strdup (match);
@@ -1265,32 +1252,26 @@ weft_istio_uri_regex_rewrite (WeftTranslator *tr, const WeftNode *rewrite,
 }
 
 static gboolean
-weft_istio_rewrite (WeftTranslator *tr, const WeftNode *http, WeftRouteAction *action,
-                    GError **error)
+weft_istio_rewrite_fields (WeftTranslator *tr, const WeftNode *rewrite, gpointer target,
+                           GError **error)
 {
+  WeftRouteAction *action = target;
   static const char *const known[] = { "uri", "authority", "uriRegexRewrite", NULL };
-  const WeftNode *rewrite = NULL;
   const char *uri = NULL;
   const char *authority = NULL;
-  gsize mark;
   gboolean ok;
 
-  if (!weft_tr_map (tr, http, "rewrite", &rewrite, error))
-    return FALSE;
-  if (rewrite == NULL)
-    return TRUE;
-  mark = weft_tr_enter (tr, "rewrite");
   ok = weft_tr_check_fields (tr, rewrite, known, NULL, error)
        && weft_tr_string (tr, rewrite, "uri", &uri, error)
        && weft_tr_string (tr, rewrite, "authority", &authority, error)
-       && weft_istio_uri_regex_rewrite (tr, rewrite, action, error);
+       && weft_tr_section (tr, rewrite, "uriRegexRewrite", weft_istio_uri_regex_fields, action,
+                           NULL, error);
   if (ok && uri != NULL && action->rewrite_regex != NULL)
     {
       weft_tr_error (tr, weft_tr_key_node (rewrite, "uriRegexRewrite"), "uriRegexRewrite",
                      error, "cannot be given with 'uri'");
       ok = FALSE;
     }
-  weft_tr_leave (tr, mark);
   action->rewrite_prefix = g_strdup (uri);
   action->rewrite_authority = g_strdup (authority);
   return ok;
@@ -1392,9 +1373,10 @@ weft_istio_retry_on (WeftTranslator *tr, const WeftNode *retries, WeftRetrySpec 
 }
 
 static gboolean
-weft_istio_retry_fields (WeftTranslator *tr, const WeftNode *retries, WeftRetrySpec *spec,
+weft_istio_retry_fields (WeftTranslator *tr, const WeftNode *retries, gpointer target,
                          GError **error)
 {
+  WeftRetrySpec *spec = target;
   static const char *const known[] = {
     "attempts", "perTryTimeout", "retryOn", "backoff", NULL
   };
@@ -1415,26 +1397,6 @@ weft_istio_retry_fields (WeftTranslator *tr, const WeftNode *retries, WeftRetryS
   return weft_istio_retry_on (tr, retries, spec, error);
 }
 
-/* no 'retries': weft does not retry (Istio would retry twice); the router's
- * own defaults apply */
-static gboolean
-weft_istio_retries (WeftTranslator *tr, const WeftNode *http, WeftRouteAction *action,
-                    GError **error)
-{
-  const WeftNode *retries = NULL;
-  gsize mark;
-  gboolean ok;
-
-  if (!weft_tr_map (tr, http, "retries", &retries, error))
-    return FALSE;
-  if (retries == NULL)
-    return TRUE;
-  mark = weft_tr_enter (tr, "retries");
-  ok = weft_istio_retry_fields (tr, retries, &action->retry, error);
-  weft_tr_leave (tr, mark);
-  action->has_retry = ok;
-  return ok;
-}
 
 /* Istio: a fault without a percentage applies to no request */
 static void
@@ -1446,9 +1408,9 @@ weft_istio_fault_unset (WeftTranslator *tr, const WeftNode *node, const char *wh
 }
 
 static gboolean
-weft_istio_delay (WeftTranslator *tr, const WeftNode *delay, WeftRouteAction *action,
-                  GError **error)
+weft_istio_delay (WeftTranslator *tr, const WeftNode *delay, gpointer target, GError **error)
 {
+  WeftRouteAction *action = target;
   static const char *const known[] = { "fixedDelay", "percentage", "percent", NULL };
   static const WeftRefusedField refused[] = {
     { "exponentialDelay", "Istio does not implement it either; use fixedDelay" },
@@ -1472,9 +1434,9 @@ weft_istio_delay (WeftTranslator *tr, const WeftNode *delay, WeftRouteAction *ac
 }
 
 static gboolean
-weft_istio_abort (WeftTranslator *tr, const WeftNode *abort_, WeftRouteAction *action,
-                  GError **error)
+weft_istio_abort (WeftTranslator *tr, const WeftNode *abort_, gpointer target, GError **error)
 {
+  WeftRouteAction *action = target;
   static const char *const known[] = { "httpStatus", "percentage", "percent", NULL };
   static const WeftRefusedField refused[] = {
     { "grpcStatus", "weft answers aborted requests with an HTTP status only; use httpStatus" },
@@ -1501,48 +1463,36 @@ weft_istio_abort (WeftTranslator *tr, const WeftNode *abort_, WeftRouteAction *a
 }
 
 static gboolean
-weft_istio_fault (WeftTranslator *tr, const WeftNode *http, WeftRouteAction *action,
-                  GError **error)
+weft_istio_fault_fields (WeftTranslator *tr, const WeftNode *fault, gpointer target,
+                         GError **error)
 {
   static const char *const known[] = { "delay", "abort", NULL };
-  const WeftNode *fault = NULL;
   const WeftNode *delay = NULL;
   const WeftNode *abort_ = NULL;
-  gsize mark;
-  gboolean ok;
 
-  if (!weft_tr_map (tr, http, "fault", &fault, error))
-    return FALSE;
-  if (fault == NULL)
-    return TRUE;
-  mark = weft_tr_enter (tr, "fault");
-  ok = weft_tr_check_fields (tr, fault, known, NULL, error)
-       && weft_tr_map (tr, fault, "delay", &delay, error)
-       && weft_tr_map (tr, fault, "abort", &abort_, error);
-  if (ok && delay != NULL)
-    {
-      gsize inner = weft_tr_enter (tr, "delay");
-      ok = weft_istio_delay (tr, delay, action, error);
-      weft_tr_leave (tr, inner);
-    }
-  if (ok && abort_ != NULL)
-    {
-      gsize inner = weft_tr_enter (tr, "abort");
-      ok = weft_istio_abort (tr, abort_, action, error);
-      weft_tr_leave (tr, inner);
-    }
-  weft_tr_leave (tr, mark);
-  return ok;
+  /* both are checked to be mappings before either is read */
+  return weft_tr_check_fields (tr, fault, known, NULL, error)
+         && weft_tr_map (tr, fault, "delay", &delay, error)
+         && weft_tr_map (tr, fault, "abort", &abort_, error)
+         && weft_tr_within (tr, "delay", delay, weft_istio_delay, target, error)
+         && weft_tr_within (tr, "abort", abort_, weft_istio_abort, target, error);
 }
 
-static void
-weft_istio_add_mirror (WeftRouteAction *action, WeftRouteDest *dest, double percent)
+/* a mirror of @percent to the Destination @node under @key */
+static gboolean
+weft_istio_add_mirror (WeftTranslator *tr, const char *key, const WeftNode *node,
+                       double percent, WeftRouteAction *action, GError **error)
 {
-  WeftRouteMirror *mirror = g_new0 (WeftRouteMirror, 1);
+  WeftRouteDest *dest = weft_istio_destination (tr, key, node, weft_istio_dest_known, error);
+  WeftRouteMirror *mirror;
 
+  if (dest == NULL)
+    return FALSE;
+  mirror = g_new0 (WeftRouteMirror, 1);
   mirror->dest = dest;
   mirror->percent = percent;
   g_ptr_array_add (action->mirrors, mirror);
+  return TRUE;
 }
 
 /* mirror {host, subset, port} with mirrorPercentage or mirrorPercent */
@@ -1551,10 +1501,8 @@ weft_istio_mirror (WeftTranslator *tr, const WeftNode *http, WeftRouteAction *ac
                    GError **error)
 {
   const WeftNode *mirror = NULL;
-  WeftRouteDest *dest;
   double percent = 100;
   gboolean given = FALSE;
-  gsize mark;
 
   if (!weft_tr_map (tr, http, "mirror", &mirror, error)
       || !weft_istio_percentage (tr, http, "mirrorPercentage", "mirrorPercent", &percent,
@@ -1567,15 +1515,7 @@ weft_istio_mirror (WeftTranslator *tr, const WeftNode *http, WeftRouteAction *ac
       weft_tr_error (tr, weft_tr_key_node (http, key), key, error, "needs 'mirror'");
       return FALSE;
     }
-  if (mirror == NULL)
-    return TRUE;
-  mark = weft_tr_enter (tr, "mirror");
-  dest = weft_istio_destination (tr, mirror, weft_istio_dest_known, error);
-  weft_tr_leave (tr, mark);
-  if (dest == NULL)
-    return FALSE;
-  weft_istio_add_mirror (action, dest, percent);
-  return TRUE;
+  return mirror == NULL || weft_istio_add_mirror (tr, "mirror", mirror, percent, action, error);
 }
 
 /* mirrors [{destination, percentage}] */
@@ -1585,9 +1525,7 @@ weft_istio_mirror_item (WeftTranslator *tr, const WeftNode *item, WeftRouteActio
 {
   static const char *const known[] = { "destination", "percentage", NULL };
   const WeftNode *destination = NULL;
-  WeftRouteDest *dest;
   double percent = 100;
-  gsize mark;
 
   if (weft_node_get_kind (item) != WEFT_NODE_MAP)
     {
@@ -1596,20 +1534,15 @@ weft_istio_mirror_item (WeftTranslator *tr, const WeftNode *item, WeftRouteActio
     }
   if (!weft_tr_check_fields (tr, item, known, NULL, error)
       || !weft_tr_map (tr, item, "destination", &destination, error)
-      || !weft_istio_percent (tr, item, "percentage", &percent, error))
+      || !weft_tr_section (tr, item, "percentage", weft_istio_percent_fields, &percent, NULL,
+                           error))
     return FALSE;
   if (destination == NULL)
     {
       weft_tr_error (tr, item, NULL, error, "needs a destination");
       return FALSE;
     }
-  mark = weft_tr_enter (tr, "destination");
-  dest = weft_istio_destination (tr, destination, weft_istio_dest_known, error);
-  weft_tr_leave (tr, mark);
-  if (dest == NULL)
-    return FALSE;
-  weft_istio_add_mirror (action, dest, percent);
-  return TRUE;
+  return weft_istio_add_mirror (tr, "destination", destination, percent, action, error);
 }
 
 static gboolean
@@ -1702,13 +1635,18 @@ weft_istio_action (WeftTranslator *tr, const WeftNode *http, WeftRouteAction *ac
     return FALSE;
   action->name = name != NULL ? g_strdup_printf ("%s/%s", tr->name, name)
                               : g_strdup_printf ("%s/%s", tr->name, tr->path->str);
+  /* no 'retries': weft does not retry (Istio would retry twice); the
+   * router's own defaults apply */
   return weft_istio_route (tr, http, action, error)
-         && weft_istio_redirect (tr, http, action, error)
-         && weft_istio_direct_response (tr, http, action, error)
-         && weft_istio_rewrite (tr, http, action, error)
+         && weft_tr_section (tr, http, "redirect", weft_istio_redirect_fields, &action->redirect,
+                             &action->has_redirect, error)
+         && weft_tr_section (tr, http, "directResponse", weft_istio_direct_fields, action, NULL,
+                             error)
+         && weft_tr_section (tr, http, "rewrite", weft_istio_rewrite_fields, action, NULL, error)
          && weft_istio_timeout (tr, http, action, error)
-         && weft_istio_retries (tr, http, action, error)
-         && weft_istio_fault (tr, http, action, error)
+         && weft_tr_section (tr, http, "retries", weft_istio_retry_fields, &action->retry,
+                             &action->has_retry, error)
+         && weft_tr_section (tr, http, "fault", weft_istio_fault_fields, action, NULL, error)
          && weft_istio_mirrors (tr, http, action, error)
          && weft_istio_headers (tr, http, "headers", &action->request_headers,
                                 &action->response_headers, error);
@@ -1860,9 +1798,10 @@ weft_istio_simple_lb (WeftTranslator *tr, const WeftNode *lb, WeftIstioPolicy *p
 }
 
 static gboolean
-weft_istio_cookie (WeftTranslator *tr, const WeftNode *hash, WeftIstioPolicy *p,
-                   GError **error)
+weft_istio_cookie_fields (WeftTranslator *tr, const WeftNode *cookie, gpointer target,
+                          GError **error)
 {
+  WeftIstioPolicy *p = target;
   /* path only shapes a cookie the proxy sets, which needs ttl: weft
    * generates none, as Envoy without ttl */
   static const char *const known[] = { "name", "path", NULL };
@@ -1871,28 +1810,18 @@ weft_istio_cookie (WeftTranslator *tr, const WeftNode *hash, WeftIstioPolicy *p,
     { "attributes", "weft hashes on a cookie the client sends but does not set one" },
     { NULL, NULL }
   };
-  const WeftNode *cookie = NULL;
   const char *name = NULL;
   const char *path = NULL;
-  gsize mark;
-  gboolean ok;
 
-  if (!weft_tr_map (tr, hash, "httpCookie", &cookie, error))
+  if (!weft_tr_check_fields (tr, cookie, known, refused, error)
+      || !weft_tr_string (tr, cookie, "name", &name, error)
+      || !weft_tr_string (tr, cookie, "path", &path, error))
     return FALSE;
-  if (cookie == NULL)
-    return TRUE;
-  mark = weft_tr_enter (tr, "httpCookie");
-  ok = weft_tr_check_fields (tr, cookie, known, refused, error)
-       && weft_tr_string (tr, cookie, "name", &name, error)
-       && weft_tr_string (tr, cookie, "path", &path, error);
-  if (ok && name == NULL)
+  if (name == NULL)
     {
       weft_tr_error (tr, cookie, NULL, error, "needs a name");
-      ok = FALSE;
+      return FALSE;
     }
-  weft_tr_leave (tr, mark);
-  if (!ok)
-    return FALSE;
   p->lb.hash_on = WEFT_HASH_ON_COOKIE;
   p->hash_key = g_strdup (name);
   return TRUE;
@@ -1918,7 +1847,7 @@ weft_istio_hash_on (WeftTranslator *tr, const WeftNode *hash, WeftIstioPolicy *p
     }
   if (!weft_tr_string (tr, hash, "httpHeaderName", &header, error)
       || !weft_tr_boolean (tr, hash, "useSourceIp", &source_ip, error)
-      || !weft_istio_cookie (tr, hash, p, error))
+      || !weft_tr_section (tr, hash, "httpCookie", weft_istio_cookie_fields, p, NULL, error))
     return FALSE;
   if (header != NULL)
     {
@@ -1948,33 +1877,31 @@ weft_istio_is_prime (guint64 n)
 }
 
 static gboolean
-weft_istio_ring_hash (WeftTranslator *tr, const WeftNode *ring, guint64 *size, GError **error)
+weft_istio_ring_hash (WeftTranslator *tr, const WeftNode *ring, gpointer target, GError **error)
 {
+  guint64 *size = target;
   static const char *const known[] = { "minimumRingSize", NULL };
-  gsize mark = weft_tr_enter (tr, "ringHash");
-  gboolean ok = weft_tr_check_fields (tr, ring, known, NULL, error)
-                && weft_tr_uint (tr, ring, "minimumRingSize", 1, 8388608, size, error);
 
-  weft_tr_leave (tr, mark);
-  return ok;
+  return weft_tr_check_fields (tr, ring, known, NULL, error)
+         && weft_tr_uint (tr, ring, "minimumRingSize", 1, 8388608, size, error);
 }
 
 static gboolean
-weft_istio_maglev (WeftTranslator *tr, const WeftNode *maglev, guint64 *size, GError **error)
+weft_istio_maglev (WeftTranslator *tr, const WeftNode *maglev, gpointer target, GError **error)
 {
+  guint64 *size = target;
   static const char *const known[] = { "tableSize", NULL };
-  gsize mark = weft_tr_enter (tr, "maglev");
-  gboolean ok = weft_tr_check_fields (tr, maglev, known, NULL, error)
-                && weft_tr_uint (tr, maglev, "tableSize", 2, 5000011, size, error);
 
-  if (ok && *size != 0 && !weft_istio_is_prime (*size))
+  if (!weft_tr_check_fields (tr, maglev, known, NULL, error)
+      || !weft_tr_uint (tr, maglev, "tableSize", 2, 5000011, size, error))
+    return FALSE;
+  if (*size != 0 && !weft_istio_is_prime (*size))
     {
       weft_tr_error (tr, weft_tr_field (maglev, "tableSize"), "tableSize", error,
                      "must be a prime number, such as 65537");
-      ok = FALSE;
+      return FALSE;
     }
-  weft_tr_leave (tr, mark);
-  return ok;
+  return TRUE;
 }
 
 /* ringHash {minimumRingSize}, maglev {tableSize} or the old
@@ -1997,8 +1924,8 @@ weft_istio_hash_algorithm (WeftTranslator *tr, const WeftNode *hash, WeftIstioPo
                      "takes one of ringHash, maglev or minimumRingSize, not several");
       return FALSE;
     }
-  if ((ring != NULL && !weft_istio_ring_hash (tr, ring, &size, error))
-      || (maglev != NULL && !weft_istio_maglev (tr, maglev, &size, error)))
+  if (!weft_tr_within (tr, "ringHash", ring, weft_istio_ring_hash, &size, error)
+      || !weft_tr_within (tr, "maglev", maglev, weft_istio_maglev, &size, error))
     return FALSE;
   p->lb.policy = maglev != NULL ? WEFT_LB_MAGLEV : WEFT_LB_RING_HASH;
   p->lb.table_size = (guint) size;
@@ -2040,9 +1967,10 @@ weft_istio_consistent_hash (WeftTranslator *tr, const WeftNode *lb, WeftIstioPol
 }
 
 static gboolean
-weft_istio_load_balancer (WeftTranslator *tr, const WeftNode *policy, WeftIstioPolicy *p,
+weft_istio_load_balancer (WeftTranslator *tr, const WeftNode *lb, gpointer target,
                           GError **error)
 {
+  WeftIstioPolicy *p = target;
   static const char *const known[] = { "simple", "consistentHash", NULL };
   static const WeftRefusedField refused[] = {
     { "localityLbSetting", "weft has no localities to balance across" },
@@ -2050,26 +1978,16 @@ weft_istio_load_balancer (WeftTranslator *tr, const WeftNode *policy, WeftIstioP
     { "warmup", "weft does not ramp traffic up to new endpoints" },
     { NULL, NULL }
   };
-  const WeftNode *lb = NULL;
-  gsize mark;
-  gboolean ok;
 
-  if (!weft_tr_map (tr, policy, "loadBalancer", &lb, error))
-    return FALSE;
-  if (lb == NULL)
-    return TRUE;
-  mark = weft_tr_enter (tr, "loadBalancer");
-  ok = weft_tr_check_fields (tr, lb, known, refused, error)
-       && weft_istio_simple_lb (tr, lb, p, error)
-       && weft_istio_consistent_hash (tr, lb, p, error);
-  weft_tr_leave (tr, mark);
-  return ok;
+  return weft_tr_check_fields (tr, lb, known, refused, error)
+         && weft_istio_simple_lb (tr, lb, p, error)
+         && weft_istio_consistent_hash (tr, lb, p, error);
 }
 
 static gboolean
-weft_istio_outlier_fields (WeftTranslator *tr, const WeftNode *od, WeftOutlierSpec *o,
-                           GError **error)
+weft_istio_outlier_fields (WeftTranslator *tr, const WeftNode *od, gpointer target, GError **error)
 {
+  WeftOutlierSpec *o = target;
   /* interval is accepted: weft ejects as soon as a threshold is reached,
    * without a sweep interval */
   static const char *const known[] = {
@@ -2113,25 +2031,6 @@ weft_istio_outlier_fields (WeftTranslator *tr, const WeftNode *od, WeftOutlierSp
   return TRUE;
 }
 
-static gboolean
-weft_istio_outlier (WeftTranslator *tr, const WeftNode *policy, WeftIstioPolicy *p,
-                    GError **error)
-{
-  const WeftNode *od = NULL;
-  gsize mark;
-  gboolean ok;
-
-  if (!weft_tr_map (tr, policy, "outlierDetection", &od, error))
-    return FALSE;
-  if (od == NULL)
-    return TRUE;
-  mark = weft_tr_enter (tr, "outlierDetection");
-  ok = weft_istio_outlier_fields (tr, od, &p->outlier, error);
-  weft_tr_leave (tr, mark);
-  p->has_outlier = ok;
-  return ok;
-}
-
 /* the smaller of two limits where 0 is none */
 static guint
 weft_istio_min_limit (guint a, guint64 b)
@@ -2144,9 +2043,9 @@ weft_istio_min_limit (guint a, guint64 b)
 }
 
 static gboolean
-weft_istio_pool_tcp (WeftTranslator *tr, const WeftNode *tcp, WeftPoolSpec *pool,
-                     GError **error)
+weft_istio_pool_tcp (WeftTranslator *tr, const WeftNode *tcp, gpointer target, GError **error)
 {
+  WeftPoolSpec *pool = target;
   static const char *const known[] = { "maxConnections", "connectTimeout", NULL };
   static const WeftRefusedField refused[] = {
     { "tcpKeepalive", "weft does not set TCP keepalive on upstream connections" },
@@ -2167,9 +2066,9 @@ weft_istio_pool_tcp (WeftTranslator *tr, const WeftNode *tcp, WeftPoolSpec *pool
 }
 
 static gboolean
-weft_istio_pool_http (WeftTranslator *tr, const WeftNode *http, WeftPoolSpec *pool,
-                      GError **error)
+weft_istio_pool_http (WeftTranslator *tr, const WeftNode *http, gpointer target, GError **error)
 {
+  WeftPoolSpec *pool = target;
   static const char *const known[] = {
     "http2MaxRequests", "maxRequestsPerConnection", "h2UpgradePolicy",
     /* accepted for Istio's circuit-breaker examples: weft queues nothing, so
@@ -2207,45 +2106,25 @@ weft_istio_pool_http (WeftTranslator *tr, const WeftNode *http, WeftPoolSpec *po
 }
 
 static gboolean
-weft_istio_pool (WeftTranslator *tr, const WeftNode *policy, WeftIstioPolicy *p,
-                 GError **error)
+weft_istio_pool (WeftTranslator *tr, const WeftNode *pool, gpointer target, GError **error)
 {
   static const char *const known[] = { "tcp", "http", NULL };
-  const WeftNode *pool = NULL;
   const WeftNode *tcp = NULL;
   const WeftNode *http = NULL;
-  gsize mark;
-  gboolean ok;
 
-  if (!weft_tr_map (tr, policy, "connectionPool", &pool, error))
-    return FALSE;
-  if (pool == NULL)
-    return TRUE;
-  mark = weft_tr_enter (tr, "connectionPool");
-  ok = weft_tr_check_fields (tr, pool, known, NULL, error)
-       && weft_tr_map (tr, pool, "tcp", &tcp, error)
-       && weft_tr_map (tr, pool, "http", &http, error);
-  if (ok && tcp != NULL)
-    {
-      gsize inner = weft_tr_enter (tr, "tcp");
-      ok = weft_istio_pool_tcp (tr, tcp, &p->pool, error);
-      weft_tr_leave (tr, inner);
-    }
-  if (ok && http != NULL)
-    {
-      gsize inner = weft_tr_enter (tr, "http");
-      ok = weft_istio_pool_http (tr, http, &p->pool, error);
-      weft_tr_leave (tr, inner);
-    }
-  weft_tr_leave (tr, mark);
-  p->has_pool = ok;
-  return ok;
+  /* both are checked to be mappings before either is read */
+  return weft_tr_check_fields (tr, pool, known, NULL, error)
+         && weft_tr_map (tr, pool, "tcp", &tcp, error)
+         && weft_tr_map (tr, pool, "http", &http, error)
+         && weft_tr_within (tr, "tcp", tcp, weft_istio_pool_tcp, target, error)
+         && weft_tr_within (tr, "http", http, weft_istio_pool_http, target, error);
 }
 
 static gboolean
-weft_istio_traffic_policy (WeftTranslator *tr, const WeftNode *parent, WeftIstioPolicy *p,
+weft_istio_traffic_policy (WeftTranslator *tr, const WeftNode *policy, gpointer target,
                            GError **error)
 {
+  WeftIstioPolicy *p = target;
   static const char *const known[] = {
     "loadBalancer", "outlierDetection", "connectionPool", NULL
   };
@@ -2256,21 +2135,14 @@ weft_istio_traffic_policy (WeftTranslator *tr, const WeftNode *parent, WeftIstio
     { "proxyProtocol", "weft does not send the PROXY protocol upstream" },
     { NULL, NULL }
   };
-  const WeftNode *policy = NULL;
-  gsize mark;
-  gboolean ok;
 
-  if (!weft_tr_map (tr, parent, "trafficPolicy", &policy, error))
-    return FALSE;
-  if (policy == NULL)
-    return TRUE;
-  mark = weft_tr_enter (tr, "trafficPolicy");
-  ok = weft_tr_check_fields (tr, policy, known, refused, error)
-       && weft_istio_load_balancer (tr, policy, p, error)
-       && weft_istio_outlier (tr, policy, p, error)
-       && weft_istio_pool (tr, policy, p, error);
-  weft_tr_leave (tr, mark);
-  return ok;
+  return weft_tr_check_fields (tr, policy, known, refused, error)
+         && weft_tr_section (tr, policy, "loadBalancer", weft_istio_load_balancer, p, NULL,
+                             error)
+         && weft_tr_section (tr, policy, "outlierDetection", weft_istio_outlier_fields,
+                             &p->outlier, &p->has_outlier, error)
+         && weft_tr_section (tr, policy, "connectionPool", weft_istio_pool, &p->pool,
+                             &p->has_pool, error);
 }
 
 /* a subset's policy overrides the top-level one section by section, as
@@ -2376,7 +2248,8 @@ weft_istio_subset (WeftTranslator *tr, const WeftNode *subset, const char *host,
     }
   upstream = weft_istio_subset_upstream (host, name);
   if (!weft_istio_subset_labels (tr, subset, host, name, upstream, error)
-      || !weft_istio_traffic_policy (tr, subset, &p, error))
+      || !weft_tr_section (tr, subset, "trafficPolicy", weft_istio_traffic_policy, &p, NULL,
+                           error))
     return FALSE;
   weft_istio_policy_inherit (&p, top);
   return weft_istio_policy_apply (tr, upstream, &p, subset, error);
@@ -2425,7 +2298,8 @@ weft_istio_destination_rule (WeftTranslator *tr, GError **error)
                           : "is missing");
       return FALSE;
     }
-  if (!weft_istio_traffic_policy (tr, tr->spec, &top, error))
+  if (!weft_tr_section (tr, tr->spec, "trafficPolicy", weft_istio_traffic_policy, &top, NULL,
+                        error))
     return FALSE;
   policy_node = weft_tr_field (tr->spec, "trafficPolicy");
   return weft_istio_policy_apply (tr, host, &top, policy_node, error)

@@ -80,6 +80,18 @@ gboolean    weft_tr_map            (WeftTranslator *tr, const WeftNode *map, con
 gboolean    weft_tr_seq            (WeftTranslator *tr, const WeftNode *map, const char *key,
                                     const WeftNode **out, GError **error);
 
+/* reads one mapping field into @target, with the path at that field */
+typedef gboolean (*WeftTrSectionFunc) (WeftTranslator *tr, const WeftNode *node,
+                                       gpointer target, GError **error);
+/* @func on @node with the path at @key; a NULL @node is fine */
+gboolean    weft_tr_within         (WeftTranslator *tr, const char *key, const WeftNode *node,
+                                    WeftTrSectionFunc func, gpointer target, GError **error);
+/* an optional mapping field @key of @parent read by @func; absent is fine
+ * and leaves *present as it is, else *present says whether it was read */
+gboolean    weft_tr_section        (WeftTranslator *tr, const WeftNode *parent, const char *key,
+                                    WeftTrSectionFunc func, gpointer target, gboolean *present,
+                                    GError **error);
+
 /* adds @host (lowercased) to @domains once; a short name ("service-b", no
  * dot) of a known namespace @ns also adds service-b.<ns>,
  * service-b.<ns>.svc and service-b.<ns>.svc.cluster.local */
