@@ -108,6 +108,7 @@ def shares(port, n, host="service-b", path="/echo", headers=None, threads=4):
 
 def check_share(counts, name, expected, n, bound=1.5):
     got = 100.0 * counts.get(name, 0) / n
+    print(f"# {name}: {got:.2f}% of {n} (want {expected}% ± {bound})", flush=True)
     check(abs(got - expected) <= bound, f"{name}: {got:.2f}% of {n}, want {expected}% ± {bound}")
 
 
@@ -940,6 +941,8 @@ def test_weft_format_mission_and_budget():
         for _ in range(requests):
             check(cl.get("/status/503")[0] == 503)
         hits = origin.requests - before
+        print(f"# retry budget: {hits} upstream tries for {requests} always-failing requests "
+              f"with 3 retries allowed each", flush=True)
         # 20% of the requests plus a floor of 1/s over the 10 s window; without
         # the budget this would be 4 x 300
         check(hits <= requests * 1.2 + 12, f"{hits} upstream tries for {requests} requests")
