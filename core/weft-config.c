@@ -126,22 +126,32 @@ typedef struct
 
 static void weft_config_endpoint_free (WeftEndpointConfig *endpoint);
 
-WeftUpstreamConfig *
-weft_config_add_upstream (WeftConfig *config, const char *name, const char *host, guint16 port)
+/* an upstream with the documented defaults, appended to @config */
+static WeftUpstreamConfig *
+weft_config_upstream_new (WeftConfig *config, const WeftNode *node)
 {
   WeftUpstreamConfig *upstream = g_new0 (WeftUpstreamConfig, 1);
-  WeftEndpointConfig *ec = g_new0 (WeftEndpointConfig, 1);
 
-  upstream->name = g_strdup (name);
+  upstream->node = node;
   upstream->endpoints = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_config_endpoint_free);
   upstream->dns_refresh_ms = 5000;
   upstream->unhealthy_after = 3;
   upstream->unhealthy_backoff_ms = 5000;
+  g_ptr_array_add (config->upstreams, upstream);
+  return upstream;
+}
+
+WeftUpstreamConfig *
+weft_config_add_upstream (WeftConfig *config, const char *name, const char *host, guint16 port)
+{
+  WeftUpstreamConfig *upstream = weft_config_upstream_new (config, NULL);
+  WeftEndpointConfig *ec = g_new0 (WeftEndpointConfig, 1);
+
+  upstream->name = g_strdup (name);
   ec->host = g_strdup (host);
   ec->port = port;
   ec->is_ip = g_hostname_is_ip_address (host);
   g_ptr_array_add (upstream->endpoints, ec);
-  g_ptr_array_add (config->upstreams, upstream);
   return upstream;
 }
 
@@ -990,13 +1000,7 @@ weft_config_parse_upstream (WeftConfigLoader *l, const WeftNode *node)
       return;
     }
 
-  WeftUpstreamConfig *upstream = g_new0 (WeftUpstreamConfig, 1);
-  upstream->node = node;
-  upstream->endpoints = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_config_endpoint_free);
-  upstream->dns_refresh_ms = 5000;
-  upstream->unhealthy_after = 3;
-  upstream->unhealthy_backoff_ms = 5000;
-  g_ptr_array_add (l->config->upstreams, upstream);
+  WeftUpstreamConfig *upstream = weft_config_upstream_new (l->config, node);
 
   weft_config_check_keys (l, node, weft_config_upstream_keys);
   upstream->name = g_strdup (weft_config_require_string (l, node, _("upstream"), "name"));
