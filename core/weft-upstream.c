@@ -1156,7 +1156,8 @@ weft_upstream_attempt_end (WeftUpstream *up, WeftEndpointSet *set, guint idx, gu
   /* a failure counts at least twice the estimate, so an endpoint that
    * fails fast does not look fast */
   failed = outcome != WEFT_OUTCOME_RESPONSE || (status >= 502 && status <= 504);
-  if (latency_us >= 0 || failed)
+  /* only least-request reads the latency estimate: others skip the exp() */
+  if (up->lb.policy == WEFT_LB_LEAST_REQUEST && (latency_us >= 0 || failed))
     {
       double sample = MAX (latency_us, 0);
       if (failed)
