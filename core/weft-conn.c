@@ -439,34 +439,11 @@ weft_conn_fail_upstream (WeftConn *c, guint status, WeftUpstreamErr err)
 /* ------------------------------------------------------------------ */
 
 static guint16 weft_conn_request_port (WeftConn *c);
-
-/* an endpoint without a port (a DNS destination) takes the request's */
-static const char *
-weft_conn_endpoint_addr (WeftConn *c, WeftEndpoint *ep, struct sockaddr_storage *addr)
-{
-  in_port_t *port = NULL;
-  const char *colon;
-
-  *addr = ep->addr;
-  if (addr->ss_family == AF_INET)
-    port = &((struct sockaddr_in *) addr)->sin_port;
-  else if (addr->ss_family == AF_INET6)
-    port = &((struct sockaddr_in6 *) addr)->sin6_port;
-  if (port == NULL || *port != 0)
-    return ep->key;
-  *port = htons (weft_conn_request_port (c));
-  colon = strrchr (ep->key, ':');
-  g_snprintf (c->ep_key, sizeof c->ep_key, "%.*s:%u", (int) (colon - ep->key), ep->key,
-              ntohs (*port));
-  return c->ep_key;
-}
-
 static WeftUpConn *
-weft_conn_open_up (WeftConn *c, WeftEndpoint *ep, int *err)
+weft_conn_open_up (WeftConn *c, const struct sockaddr_storage *addr, socklen_t addr_len,
+                   const char *key, int *err)
 {
-  struct sockaddr_storage addr;
-  const char *key = weft_conn_endpoint_addr (c, ep, &addr);
-  int fd = socket (addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = socket (addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
   WeftUpConn *up;
 
@@ -477,7 +454,7 @@ weft_conn_open_up (WeftConn *c, WeftEndpoint *ep, int *err)
       return NULL;
     }
   setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (connect (fd, (struct sockaddr *) &addr, ep->addr_len) < 0 && errno != EINPROGRESS)
+  if (connect (fd, (const struct sockaddr *) addr, addr_len) < 0 && errno != EINPROGRESS)
     {
       *err = errno;
       close (fd);
@@ -622,6 +599,7 @@ weft_conn_connect (WeftConn *c, gboolean fresh)
   WeftUpConn *up = NULL;
   WeftPickHints hints = { c->has_hash, c->hash, NULL, 0 };
   struct sockaddr_storage addr;
+  const char *key;
   guint idx = 0;
   int err = 0;
 
@@ -649,12 +627,13 @@ weft_conn_connect (WeftConn *c, gboolean fresh)
   weft_upstream_attempt_start (upstream, set, idx, c->worker->index);
   c->attempt_open = TRUE;
   c->try_start_us = c->worker->now_us;
+  /* an endpoint without a port (a DNS destination) takes the request's */
+  key = weft_endpoint_address (ep, weft_endpoint_has_port (ep) ? 0 : weft_conn_request_port (c),
+                               &addr, c->ep_key, sizeof c->ep_key);
   if (!fresh)
-    up = weft_upstream_pool_take (c->worker->pool,
-                                  weft_upstream_pool_entry (c->worker->pool,
-                                                            weft_conn_endpoint_addr (c, ep, &addr)));
+    up = weft_upstream_pool_take (c->worker->pool, weft_upstream_pool_entry (c->worker->pool, key));
   if (up == NULL)
-    up = weft_conn_open_up (c, ep, &err);
+    up = weft_conn_open_up (c, &addr, ep->addr_len, key, &err);
   if (up == NULL)
     {
       weft_conn_connect_failed (c, err);

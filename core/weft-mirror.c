@@ -88,17 +88,15 @@ weft_mirror_free_dead (WeftWorker *w)
 static int
 weft_mirror_connect (WeftEndpoint *ep, guint16 port)
 {
-  struct sockaddr_storage addr = ep->addr;
-  int fd = socket (addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  struct sockaddr_storage addr;
+  int fd;
   int one = 1;
 
+  /* an endpoint without a port takes the request's */
+  weft_endpoint_address (ep, port, &addr, NULL, 0);
+  fd = socket (addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return -1;
-  /* an endpoint without a port takes the request's */
-  if (addr.ss_family == AF_INET && ((struct sockaddr_in *) &addr)->sin_port == 0)
-    ((struct sockaddr_in *) &addr)->sin_port = htons (port);
-  else if (addr.ss_family == AF_INET6 && ((struct sockaddr_in6 *) &addr)->sin6_port == 0)
-    ((struct sockaddr_in6 *) &addr)->sin6_port = htons (port);
   setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (connect (fd, (struct sockaddr *) &addr, ep->addr_len) < 0 && errno != EINPROGRESS)
     {

@@ -178,6 +178,13 @@ guint64          weft_hash64 (const void *data, gsize len, guint64 seed);
 /* builds a set from addresses (tests, DNS) */
 WeftEndpointSet *weft_endpoint_set_new (GPtrArray *addresses, guint16 port, guint n_workers);
 void             weft_endpoint_set_free (WeftEndpointSet *set);
+/* TRUE unless @ep came from a destination without a port (port 0) */
+gboolean         weft_endpoint_has_port (const WeftEndpoint *ep);
+/* @ep's socket address, with @port when @ep has none; returns the pool
+ * key: ep->key, or "ip:port" written to @key_buf (may be NULL) */
+const char      *weft_endpoint_address (const WeftEndpoint *ep, guint16 port,
+                                        struct sockaddr_storage *addr,
+                                        char *key_buf, gsize key_len);
 /* fills @ep from an IP literal; FALSE when @host is no IP */
 gboolean         weft_endpoint_init    (WeftEndpoint *ep, const char *host, guint16 port);
 

@@ -221,6 +221,44 @@ weft_endpoint_init (WeftEndpoint *ep, const char *host, guint16 port)
   return FALSE;
 }
 
+static in_port_t *
+weft_sockaddr_port (struct sockaddr_storage *addr)
+{
+  if (addr->ss_family == AF_INET)
+    return &((struct sockaddr_in *) addr)->sin_port;
+  if (addr->ss_family == AF_INET6)
+    return &((struct sockaddr_in6 *) addr)->sin6_port;
+  return NULL;
+}
+
+gboolean
+weft_endpoint_has_port (const WeftEndpoint *ep)
+{
+  struct sockaddr_storage addr = ep->addr;
+  in_port_t *port = weft_sockaddr_port (&addr);
+
+  return port == NULL || *port != 0;
+}
+
+const char *
+weft_endpoint_address (const WeftEndpoint *ep, guint16 port, struct sockaddr_storage *addr,
+                       char *key_buf, gsize key_len)
+{
+  in_port_t *p;
+  const char *colon;
+
+  *addr = ep->addr;
+  p = weft_sockaddr_port (addr);
+  if (p == NULL || *p != 0)
+    return ep->key;
+  *p = htons (port);
+  if (key_buf == NULL)
+    return NULL;
+  colon = strrchr (ep->key, ':');
+  g_snprintf (key_buf, key_len, "%.*s:%u", (int) (colon - ep->key), ep->key, port);
+  return key_buf;
+}
+
 static WeftEndpointSet *
 weft_endpoint_set_alloc (guint n, guint n_workers)
 {
