@@ -649,6 +649,15 @@ def test_lb_round_robin_and_random():
             counts = shares(w.port, 3000)
             for b in bs:
                 check(800 <= counts.get(b.name, 0) <= 1200, (policy, counts))
+            # one connection stays on one worker: round robin never picks the
+            # same endpoint twice running, random does (so the policy applied)
+            cl = Client(w.port)
+            seq = [cl.get()[1]["x-backend"] for _ in range(300)]
+            repeats = sum(1 for a, b in zip(seq, seq[1:]) if a == b)
+            if "ROUND_ROBIN" in policy:
+                check(repeats == 0, (policy, seq[:12]))
+            else:
+                check(repeats >= 50, (policy, repeats, seq[:12]))
         finally:
             w.stop()
             for b in bs:
