@@ -98,6 +98,8 @@ struct _WeftConn {
   char                ep_key[72];   /* pool key of an endpoint given the request's port */
   struct _WeftMirror *mirrors[WEFT_MAX_MIRRORS];
   guint               n_mirrors;
+  WeftPhase           resume_phase; /* where a suspended request goes on */
+  guint               resume_hook;
 };
 
 /* a connection accepted on @wl; the worker owns it */
@@ -110,5 +112,7 @@ void      weft_conn_drain   (WeftConn *conn);
 /* closes now, whatever it is doing */
 void      weft_conn_abort   (WeftConn *conn);
 void      weft_conn_free    (WeftConn *conn);
+/* continues a request a hook suspended (weft_request_resume) */
+void      weft_conn_resume  (WeftConn *conn, WeftHookResult result);
 
 G_END_DECLS

@@ -178,6 +178,8 @@ typedef enum {
 static void weft_conn_forward (WeftConn *c);
 static void weft_conn_try (WeftConn *c);
 static void weft_conn_answer_local (WeftConn *c);
+static gboolean weft_conn_run_phases (WeftConn *c, WeftPhase phase, guint idx);
+static void weft_conn_dispatch (WeftConn *c);
 
 static void
 weft_conn_cancel_timer (WeftConn *c)
@@ -280,6 +282,7 @@ weft_conn_end_request (WeftConn *c, gboolean run_log)
       }
   cls = req->status / 100;
   weft_metric_series_add (c->wl->requests[cls <= 5 ? cls : 0], 1);
+  weft_request_cancel_suspension (req);
   weft_conn_cancel_timer (c);
   weft_conn_end_attempt (c, WEFT_OUTCOME_CANCELLED, 0);
   for (guint i = 0; i < c->n_mirrors; i++)
@@ -777,14 +780,16 @@ weft_conn_request_port (WeftConn *c)
 /* starting a request                                                   */
 /* ------------------------------------------------------------------ */
 
+/* runs the hooks of @phase from *@idx; on a result other than CONTINUE,
+ * *@idx is the hook that gave it */
 static WeftHookResult
-weft_conn_run_phase (WeftConn *c, WeftPhase phase)
+weft_conn_run_phase (WeftConn *c, WeftPhase phase, guint *idx)
 {
   WeftListener *l = c->req.listener;
 
-  for (guint i = 0; i < l->n_hooks[phase]; i++)
+  for (; *idx < l->n_hooks[phase]; (*idx)++)
     {
-      WeftHookEntry *e = &l->hooks[phase][i];
+      WeftHookEntry *e = &l->hooks[phase][*idx];
       WeftGenPlugin *gp = c->req.gen->plugins->pdata[e->plugin_idx];
       WeftHookResult r = e->func (&c->req, e->instance, gp->worker_data[c->worker->index]);
       if (r != WEFT_HOOK_CONTINUE)
@@ -856,7 +861,6 @@ weft_conn_route (WeftConn *c)
   WeftRequest *req = &c->req;
   WeftGeneration *gen = req->gen;
   guint64 max_body = gen->config->limits.max_body;
-  WeftHookResult r;
 
   if (max_body > 0 && req->body_kind == WEFT_HTTP_BODY_LENGTH && req->content_length > max_body)
     {
@@ -872,25 +876,73 @@ weft_conn_route (WeftConn *c)
     }
   weft_conn_add_forwarding (c);
   req->upstream = req->listener->default_upstream;
-  for (WeftPhase p = WEFT_PHASE_ROUTE; p <= WEFT_PHASE_UPSTREAM; p++)
+  if (weft_conn_run_phases (c, WEFT_PHASE_ROUTE, 0))
+    weft_conn_dispatch (c);
+}
+
+/* a hook ended the phases: answer, fail, or wait for weft_request_resume() */
+static void
+weft_conn_phases_ended (WeftConn *c, WeftHookResult r)
+{
+  WeftRequest *req = &c->req;
+
+  if (r == WEFT_HOOK_RESPOND && req->local && req->delay_ms > 0)
+    weft_conn_arm_timer (c, req->delay_ms, WEFT_TIMER_ANSWER);
+  else if (r == WEFT_HOOK_RESPOND && req->local)
+    weft_conn_answer_local (c);
+  else
+    weft_conn_fail (c, 500, "plugin_error");
+}
+
+/* the request phases from hook @idx of @phase on; TRUE when all of them
+ * let the request go on */
+static gboolean
+weft_conn_run_phases (WeftConn *c, WeftPhase phase, guint idx)
+{
+  for (WeftPhase p = phase; p <= WEFT_PHASE_UPSTREAM; p++, idx = 0)
     {
-      r = weft_conn_run_phase (c, p);
-      if (r == WEFT_HOOK_RESPOND && req->local && req->delay_ms > 0)
+      WeftHookResult r = weft_conn_run_phase (c, p, &idx);
+
+      if (r == WEFT_HOOK_CONTINUE)
+        continue;
+      if (r == WEFT_HOOK_SUSPEND && c->req.suspended)
         {
-          weft_conn_arm_timer (c, req->delay_ms, WEFT_TIMER_ANSWER);
-          return;
+          /* no deadline runs while a hook waits: the plugin bounds it */
+          c->resume_phase = p;
+          c->resume_hook = idx + 1;
+          weft_conn_set_deadline (c, WEFT_DEADLINE_NONE, 0);
+          return FALSE;
         }
-      if (r == WEFT_HOOK_RESPOND && req->local)
-        {
-          weft_conn_answer_local (c);
-          return;
-        }
-      if (r != WEFT_HOOK_CONTINUE)
-        {
-          weft_conn_fail (c, 500, "plugin_error");
-          return;
-        }
+      weft_request_cancel_suspension (&c->req);
+      weft_conn_phases_ended (c, r);
+      return FALSE;
     }
+  return TRUE;
+}
+
+void
+weft_conn_resume (WeftConn *c, WeftHookResult result)
+{
+  WeftWorker *w = c->worker;
+
+  weft_worker_begin_batch (w);
+  if (result == WEFT_HOOK_CONTINUE)
+    {
+      if (weft_conn_run_phases (c, c->resume_phase, c->resume_hook))
+        weft_conn_dispatch (c);
+    }
+  else
+    weft_conn_phases_ended (c, result);
+  weft_conn_run (c);
+  weft_worker_end_batch (w);
+}
+
+/* the phases let the request through: send it upstream */
+static void
+weft_conn_dispatch (WeftConn *c)
+{
+  WeftRequest *req = &c->req;
+
   if (req->upstream == NULL)
     {
       weft_conn_fail_upstream (c, 503, WEFT_UPSTREAM_ERR_NO_UPSTREAM);
@@ -1289,7 +1341,11 @@ weft_conn_response_head (WeftConn *c)
     weft_framer_init (&c->resp_body, head->body_kind, head->content_length);
   if (c->resp_body.kind == WEFT_HTTP_BODY_CLOSE && !c->tunnel)
     c->keep_alive = FALSE;
-  if (weft_conn_run_phase (c, WEFT_PHASE_RESPONSE) == WEFT_HOOK_ERROR)
+  guint idx = 0;
+  WeftHookResult r = weft_conn_run_phase (c, WEFT_PHASE_RESPONSE, &idx);
+  if (r == WEFT_HOOK_SUSPEND)
+    weft_request_cancel_suspension (&c->req);   /* the response phase cannot wait */
+  if (r == WEFT_HOOK_ERROR || r == WEFT_HOOK_SUSPEND)
     weft_log (WEFT_LOG_WARNING, "proxy", "a response hook failed; the response goes on");
   close_after = !c->tunnel && (!c->keep_alive || c->worker->draining ||
                                weft_conn_listener (c) == NULL);

@@ -82,10 +82,18 @@ struct _WeftRequest {
   guint           n_mirrors;
   gpointer        data[WEFT_MAX_PLUGINS];
   gint64          start_us;
+  const char     *route_name;
+
+  /* a hook is waiting (weft_request_suspend) */
+  gboolean        suspended;
+  WeftRequestCancelFunc cancel;
+  gpointer        cancel_data;
 };
 
 void     weft_request_begin   (WeftRequest *req, WeftConn *conn, WeftBufPool *bufs,
                                WeftBuf *head_buf, const WeftHttpHead *head);
+/* calls the cancel callback of a suspended request */
+void     weft_request_cancel_suspension (WeftRequest *req);
 /* releases the arena; the head buffers go back to the pool */
 void     weft_request_end     (WeftRequest *req);
 /* copies the parsed response head's headers into the request */

@@ -567,6 +567,63 @@ weft_request_get_request_id (WeftRequest *req)
   return req->request_id;
 }
 
+const char *
+weft_request_get_route_name (WeftRequest *req)
+{
+  return req->route_name;
+}
+
+void
+weft_request_set_route_name (WeftRequest *req, const char *name)
+{
+  req->route_name = name;
+}
+
+const char *
+weft_request_get_error_reason (WeftRequest *req)
+{
+  return req->error_reason;
+}
+
+void
+weft_request_set_error_reason (WeftRequest *req, const char *token)
+{
+  req->error_reason = token;
+}
+
+void
+weft_request_suspend (WeftRequest *req, WeftRequestCancelFunc cancel, gpointer data)
+{
+  req->suspended = TRUE;
+  req->cancel = cancel;
+  req->cancel_data = data;
+}
+
+void
+weft_request_resume (WeftRequest *req, WeftHookResult result)
+{
+  if (!req->suspended)
+    return;
+  req->suspended = FALSE;
+  req->cancel = NULL;
+  req->cancel_data = NULL;
+  weft_conn_resume (req->conn, result);
+}
+
+/* the request ends while a hook waits: tell the plugin, once */
+void
+weft_request_cancel_suspension (WeftRequest *req)
+{
+  WeftRequestCancelFunc cancel = req->cancel;
+
+  if (!req->suspended)
+    return;
+  req->suspended = FALSE;
+  req->cancel = NULL;
+  if (cancel != NULL)
+    cancel (req, req->cancel_data);
+}
+
 WeftUpstream *
 weft_request_get_upstream (WeftRequest *req)
 {

@@ -73,6 +73,58 @@ weft_worker_timeout_remove (guint id)
     g_source_destroy (source);
 }
 
+/* a GSource watching one fd whose interest can change (g_unix_fd_source
+ * cannot), for plugins talking to remote services from a worker */
+typedef struct {
+  GSource   source;
+  gpointer  tag;
+  int       fd;
+} WeftFdSource;
+
+static gboolean
+weft_fd_source_dispatch (GSource *source, GSourceFunc callback, gpointer data)
+{
+  WeftFdSource *fs = (WeftFdSource *) source;
+  WeftFdFunc func = (WeftFdFunc) (void (*) (void)) callback;
+
+  return func (fs->fd, g_source_query_unix_fd (source, fs->tag), data);
+}
+
+static GSourceFuncs weft_fd_source_funcs = {
+  .dispatch = weft_fd_source_dispatch,
+};
+
+static GMainContext *
+weft_worker_current_context (void)
+{
+  return weft_worker_current != NULL ? weft_worker_current->context : weft_main_context;
+}
+
+guint
+weft_worker_fd_add (int fd, GIOCondition condition, WeftFdFunc func, gpointer data)
+{
+  GSource *source = g_source_new (&weft_fd_source_funcs, sizeof (WeftFdSource));
+  WeftFdSource *fs = (WeftFdSource *) source;
+  guint id;
+
+  fs->fd = fd;
+  fs->tag = g_source_add_unix_fd (source, fd, condition);
+  g_source_set_callback (source, (GSourceFunc) (void (*) (void)) func, data, NULL);
+  id = g_source_attach (source, weft_worker_current_context ());
+  g_source_unref (source);
+  return id;
+}
+
+void
+weft_worker_fd_update (guint id, GIOCondition condition)
+{
+  GSource *source = id != 0 ? g_main_context_find_source_by_id (weft_worker_current_context (), id)
+                            : NULL;
+
+  if (source != NULL && source->source_funcs == &weft_fd_source_funcs)
+    g_source_modify_unix_fd (source, ((WeftFdSource *) source)->tag, condition);
+}
+
 void
 weft_main_invoke (GSourceFunc func, gpointer data)
 {

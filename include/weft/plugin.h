@@ -23,7 +23,7 @@ G_BEGIN_DECLS
  * callback signature changes. The loader refuses a plugin whose descriptor
  * carries another version and says which plugin to rebuild.
  */
-#define WEFT_PLUGIN_ABI_VERSION 2
+#define WEFT_PLUGIN_ABI_VERSION 3
 
 /**
  * WEFT_PLUGIN_ENTRY_SYMBOL:
@@ -172,11 +172,16 @@ typedef enum {
  *   no further hook of the request phases runs and nothing is forwarded
  * @WEFT_HOOK_ERROR: internal failure; weft answers 500 with
  *   x-weft-error: plugin_error
+ * @WEFT_HOOK_SUSPEND: the hook called weft_request_suspend() and waits for
+ *   something (a reply from a remote service); the request pauses until
+ *   weft_request_resume(). Only the route, pre-access, access and upstream
+ *   phases may suspend.
  */
 typedef enum {
   WEFT_HOOK_CONTINUE,
   WEFT_HOOK_RESPOND,
   WEFT_HOOK_ERROR,
+  WEFT_HOOK_SUSPEND,
 } WeftHookResult;
 
 /**
@@ -223,6 +228,54 @@ const char     *weft_request_get_listener_name (WeftRequest *req);
 WeftDirection   weft_request_get_direction     (WeftRequest *req);
 /* the x-request-id of the request (generated when the client sent none) */
 const char     *weft_request_get_request_id    (WeftRequest *req);
+
+/* the route the router chose (its name, for per-route limits, logs and
+ * metrics), or NULL; @name must live as long as the configuration generation */
+const char     *weft_request_get_route_name    (WeftRequest *req);
+void            weft_request_set_route_name    (WeftRequest *req, const char *name);
+
+/* the x-weft-error token of a local answer (a static string, or one that
+ * lives as long as the generation), such as "rbac-denied"; NULL = none */
+const char     *weft_request_get_error_reason  (WeftRequest *req);
+void            weft_request_set_error_reason  (WeftRequest *req, const char *token);
+
+/**
+ * WeftRequestCancelFunc:
+ * @req: the suspended request, about to end
+ * @data: what was given to weft_request_suspend()
+ *
+ * Called when a suspended request ends before weft_request_resume() (the
+ * client went away, or a drain timed out). After it returns the request is
+ * gone: drop every pointer to it and never resume it.
+ */
+typedef void (*WeftRequestCancelFunc) (WeftRequest *req, gpointer data);
+
+/**
+ * weft_request_suspend:
+ * @req: the request
+ * @cancel: called if the request ends while suspended
+ * @data: handed to @cancel
+ *
+ * Pauses the request: call it from a hook, then return %WEFT_HOOK_SUSPEND.
+ * The worker serves other connections meanwhile. The plugin must later call
+ * weft_request_resume() once, from the same worker thread and never from
+ * inside the hook, or be told by @cancel that the request is gone. The
+ * plugin bounds the wait itself (a timer), since no deadline runs while
+ * a request is suspended.
+ */
+void            weft_request_suspend           (WeftRequest *req, WeftRequestCancelFunc cancel,
+                                                gpointer data);
+
+/**
+ * weft_request_resume:
+ * @req: a request suspended with weft_request_suspend()
+ * @result: what the hook would have returned: %WEFT_HOOK_CONTINUE goes on
+ *   with the next hook, %WEFT_HOOK_RESPOND sends the answer set with
+ *   weft_request_respond(), %WEFT_HOOK_ERROR answers 500
+ *
+ * Continues a suspended request where its hook left off.
+ */
+void            weft_request_resume            (WeftRequest *req, WeftHookResult result);
 
 WeftUpstream   *weft_request_get_upstream      (WeftRequest *req);
 void            weft_request_set_upstream      (WeftRequest *req, WeftUpstream *upstream);
@@ -580,6 +633,23 @@ guint           weft_worker_timeout_add (guint interval_ms, GSourceFunc func, gp
 /* removes a timer weft_worker_timeout_add() made, from the same thread
  * (g_source_remove() would look in the wrong context) */
 void            weft_worker_timeout_remove (guint id);
+/**
+ * WeftFdFunc:
+ * @fd: the file descriptor
+ * @condition: what happened (G_IO_IN, G_IO_OUT, G_IO_ERR, G_IO_HUP)
+ * @data: the data given to weft_worker_fd_add()
+ *
+ * Returns: %G_SOURCE_CONTINUE to keep watching, %G_SOURCE_REMOVE to stop
+ */
+typedef gboolean (*WeftFdFunc) (int fd, GIOCondition condition, gpointer data);
+
+/* watches a non-blocking @fd on the calling worker's loop (or the main loop
+ * from the main thread); returns a source id for weft_worker_fd_update()
+ * and weft_worker_timeout_remove() */
+guint           weft_worker_fd_add    (int fd, GIOCondition condition, WeftFdFunc func,
+                                       gpointer data);
+/* changes what weft_worker_fd_add() watches for, from the same thread */
+void            weft_worker_fd_update (guint id, GIOCondition condition);
 /* run @func on the main thread, which may block */
 void            weft_main_invoke   (GSourceFunc func, gpointer data);
 

@@ -191,7 +191,7 @@ static WeftHookResult
 weft_router_fail (WeftRequest *req, WeftRouterWorker *w, guint status, const char *token)
 {
   g_snprintf (w->buf, sizeof w->buf, "%u %s: %s\n", status, weft_router_phrase (status), token);
-  weft_request_add_response_header (req, "x-weft-error", token);
+  weft_request_set_error_reason (req, token);
   weft_request_respond (req, status, "text/plain", w->buf, -1);
   return WEFT_HOOK_RESPOND;
 }
@@ -527,6 +527,8 @@ weft_router_route (WeftRequest *req, gpointer data, gpointer worker_data)
       return weft_router_fail (req, w, 404, "no_route");
     }
   a = rule->action;
+  /* later phases (rate limits, logs, metrics) key on the route's name */
+  weft_request_set_route_name (req, a->name);
   /* the core holds a delayed request before a local answer too */
   if (a->delay_ms > 0 && weft_router_roll (req, a->delay_percent))
     weft_request_set_delay (req, a->delay_ms);
