@@ -18,6 +18,7 @@ PACKAGES=(
   systemd            # systemd-analyze, for the unit-file check
   prometheus         # promtool, which checks /metrics (installed without recommends)
   make               # the out-of-tree plugin example is built with make
+  redis-server       # global rate limits: the tests start their own redis-server
   # benchmarks
   wrk nginx-light haproxy
 )
