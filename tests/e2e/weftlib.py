@@ -431,3 +431,110 @@ def header_of(resp, name):
         if k.strip().lower() == name.lower():
             return v.strip()
     return None
+
+
+# ---------------------------------------------------------------- callers
+
+class Caller:
+    """One keep-alive connection from a chosen source address, as a caller
+    (127.0.0.2 is "A", 127.0.0.3 is "C" and so on) would hold it."""
+
+    def __init__(self, port, src="127.0.0.1", timeout=10):
+        self.port, self.src, self.timeout = port, src, timeout
+        self.c = None
+
+    def _connect(self):
+        self.c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout,
+                                            source_address=(self.src, 0))
+
+    def get(self, path="/echo", method="GET", headers=None, body=None, host="service-b"):
+        h = {"Host": host}
+        h.update(headers or {})
+        if self.c is None:
+            self._connect()
+        try:
+            self.c.request(method, path, body=body, headers=h)
+            r = self.c.getresponse()
+        except (http.client.HTTPException, OSError):
+            self.c.close()
+            self._connect()
+            self.c.request(method, path, body=body, headers=h)
+            r = self.c.getresponse()
+        data = r.read()
+        if r.getheader("connection", "").lower() == "close":
+            self.c.close()
+            self.c = None
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+
+    def close(self):
+        if self.c is not None:
+            self.c.close()
+
+
+def blast(port, seconds, path="/echo", src="127.0.0.1", threads=4, headers=None):
+    """Requests as fast as @threads keep-alive callers can send them for
+    @seconds. Returns ({status: count}, t_first, t_last): when the first
+    request was sent and the last answer read (time.monotonic())."""
+    counts, lock = {}, threading.Lock()
+    times = []
+    end = time.monotonic() + seconds
+
+    def run():
+        c = Caller(port, src)
+        mine, first, last = {}, None, None
+        while time.monotonic() < end:
+            t = time.monotonic()
+            status, _, _ = c.get(path, headers=headers)
+            first = first if first is not None else t
+            last = time.monotonic()
+            mine[status] = mine.get(status, 0) + 1
+        c.close()
+        with lock:
+            for k, v in mine.items():
+                counts[k] = counts.get(k, 0) + v
+            if first is not None:
+                times.append((first, last))
+
+    ts = [threading.Thread(target=run) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return counts, min(f for f, _ in times), max(l for _, l in times)
+
+
+class RedisServer:
+    """A real redis-server (Debian's) on a free loopback port, no persistence."""
+
+    def __init__(self):
+        exe = __import__("shutil").which("redis-server")
+        if exe is None:
+            raise SkipTest("redis-server is not installed (scripts/setup-debian.sh installs it)")
+        self.port = free_port()
+        self.proc = subprocess.Popen([exe, "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--save", "", "--appendonly", "no"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: self.command("PING") == b"+PONG", 5, what="redis-server")
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    def command(self, *args):
+        """one command, its raw first reply line; None when Redis is not up"""
+        try:
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+        except OSError:
+            return None
+        out = f"*{len(args)}\r\n".encode()
+        for a in args:
+            a = str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        s.sendall(out)
+        line = s.makefile("rb").readline().rstrip(b"\r\n")
+        s.close()
+        return line
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(5)
