@@ -80,7 +80,7 @@ ninja -C build
 # ---------------------------------------------------------------- start
 stop_pids   # a mesh left over from an earlier --keep run
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for port in 15000 15001 15006 15100 15106 15107 18081 18082; do
+for port in 15000 15001 15006 15100 15106 15107 15108 18081 18082; do
   if port_busy "$port"; then
     die "127.0.0.1:$port is already in use by $(ss -ltnpH "sport = :$port" 2>/dev/null | sed 's/.*users://' || true); stop it first (bench/run.sh uses 18080-18083 by default; move it with PORT_BASE=...)"
   fi
@@ -244,13 +244,37 @@ listeners:
     address: 127.0.0.1:15107
     direction: inbound
     upstream: backend-app
+  # the mission's policy: A may call B, only on GET /foo, at 10 requests/s
+  # (A is 127.0.0.2 until mTLS; see docs/policy-example.md)
+  - name: inbound-policy
+    address: 127.0.0.1:15108
+    direction: inbound
+    upstream: backend-app
+    plugins: [ratelimit, acl]
 upstreams:
   - name: backend-app
     endpoints: [127.0.0.1:18082]
+ratelimit:
+  limits:
+    - name: a-to-b-foo
+      rate: 10/s
+      burst: 10
+      match:
+        from: [{source: {ipBlocks: [127.0.0.2/32]}}]
+        to: [{operation: {methods: [GET], paths: [/foo]}}]
+acl:
+  policies:
+    - name: a-to-b
+      action: ALLOW
+      rules:
+        - name: a-get-foo
+          from: [{source: {ipBlocks: [127.0.0.2/32]}}]
+          to: [{operation: {methods: [GET], paths: [/foo]}}]
 EOF
 # rename into place, as a ConfigMap update would swap it in atomically
 mv "$RUN/weft.yaml.new" "$RUN/sidecar-backend/weft.yaml"
-echo "  wrote $RUN/sidecar-backend/weft.yaml (new listener 'inbound-alt' on 127.0.0.1:15107, timeouts.request 5s)"
+echo "  wrote $RUN/sidecar-backend/weft.yaml (new listeners 'inbound-alt' on 127.0.0.1:15107 and"
+echo "  'inbound-policy' on 127.0.0.1:15108, timeouts.request 5s)"
 gen_after=$gen_before
 for _ in $(seq 50); do
   sleep 0.1
@@ -281,6 +305,34 @@ else
   reload_ok=1
 fi
 
+# ---------------------------------------------------------------- policy
+step "Policy: A may call B, only on GET /foo, at 10 requests/s (sidecar B, 127.0.0.1:15108)"
+policy_ok=0
+codes_of() {   # codes_of SOURCE-IP METHOD PATH N: N requests on one connection
+  local urls=() i
+  for i in $(seq "$4"); do urls+=(-o /dev/null "http://127.0.0.1:15108$3"); done
+  curl -s --interface "$1" -X "$2" -w '%{http_code}\n' "${urls[@]}" | sort | uniq -c |
+    awk '{printf "%s%s x %s", (NR > 1 ? ", " : ""), $2, $1} END {print ""}'
+}
+t0=$(date +%s%N)
+a_foo=$(codes_of 127.0.0.2 GET /foo 40)
+ms=$((($(date +%s%N) - t0) / 1000000))
+a_bar=$(codes_of 127.0.0.2 GET /bar 1)
+a_post=$(codes_of 127.0.0.2 POST /foo 1)
+c_foo=$(codes_of 127.0.0.3 GET /foo 1)
+echo "  A (127.0.0.2) GET /foo, 40 in $ms ms: $a_foo"
+echo "      (a burst of 10 and one more every 100 ms pass; the rest get 429 rate_limited)"
+echo "  A (127.0.0.2) GET /bar:              $a_bar   (rbac-denied)"
+echo "  A (127.0.0.2) POST /foo:             $a_post"
+echo "  C (127.0.0.3) GET /foo:              $c_foo"
+case "$a_foo" in *"200 x "*", 429 x "*) ;; *) policy_ok=1 ;; esac
+[ "$a_bar" = "403 x 1" ] && [ "$a_post" = "403 x 1" ] && [ "$c_foo" = "403 x 1" ] || policy_ok=1
+echo "  what sidecar B logged and counted:"
+grep -m 2 'acl: denied' "$RUN/logs/sidecar-b.log" | sed 's/^/    /' || true
+curl -s http://127.0.0.1:15100/metrics | grep -E '^weft_(ratelimit_requests|acl_[a-z_]+)_total' |
+  grep -v ' 0$' | sed 's/^/    /' || true
+echo "  the same policy as an Istio AuthorizationPolicy file: docs/policy-example.md"
+
 # ---------------------------------------------------------------- pointers
 step "Where to look"
 cat <<EOF
@@ -300,6 +352,10 @@ if [ "$traffic_ok" -ne 0 ]; then
 fi
 if [ "$reload_ok" -ne 0 ]; then
   bold "demo: hot reload FAILED"
+  exit 1
+fi
+if [ "$policy_ok" -ne 0 ]; then
+  bold "demo: policy FAILED"
   exit 1
 fi
 if [ "$KEEP" -eq 1 ]; then
