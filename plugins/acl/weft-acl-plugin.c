@@ -169,6 +169,35 @@ weft_acl_series_add (WeftMetricSeries *series)
     weft_metric_series_add (series, 1);
 }
 
+/* a flood of denials must not become a flood of writes on the worker:
+ * at most WEFT_ACL_LOG_PER_SEC lines a second per thread, then a count */
+#define WEFT_ACL_LOG_PER_SEC 20
+
+static gboolean
+weft_acl_log_allowed (void)
+{
+  static __thread gint64 second;
+  static __thread guint lines, suppressed;
+  gint64 now = g_get_monotonic_time () / G_USEC_PER_SEC;
+
+  if (now != second)
+    {
+      if (suppressed > 0)
+        weft_log (WEFT_LOG_INFO, WEFT_ACL_LOG_DOMAIN,
+                  "%u more decision lines suppressed (over %u a second)", suppressed,
+                  WEFT_ACL_LOG_PER_SEC);
+      second = now;
+      lines = suppressed = 0;
+    }
+  if (lines < WEFT_ACL_LOG_PER_SEC)
+    {
+      lines++;
+      return TRUE;
+    }
+  suppressed++;
+  return FALSE;
+}
+
 /* one line: what was asked, by whom, and which policy and rule decided */
 static void
 weft_acl_log (const WeftAclEvent *ev, const char *what, const WeftAclPolicy *p,
@@ -181,6 +210,8 @@ weft_acl_log (const WeftAclEvent *ev, const char *what, const WeftAclPolicy *p,
   const char *principal = in->principal != NULL ? in->principal : "-";
   const WeftAclPolicy *sole = p == NULL ? weft_acl_sole_allow (ev->acl->config) : NULL;
 
+  if (!weft_acl_log_allowed ())
+    return;
   if (p != NULL)
     weft_log (WEFT_LOG_INFO, WEFT_ACL_LOG_DOMAIN,
               "%s %s %.*s from %s principal %s: policy '%s' rule '%s'", what,

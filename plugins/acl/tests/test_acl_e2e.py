@@ -13,7 +13,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "..", "..", "tests", "e2e"))
 
-from weftlib import (PLUGINDIR, WEFT, Backend, Tap, Weft, admin_get, check,  # noqa: E402
+from weftlib import (PLUGINDIR, WEFT, Backend, Caller, Tap, Weft, admin_get, check,  # noqa: E402
                      free_port, wait_for)
 
 A, C = "127.0.0.2", "127.0.0.3"
@@ -371,13 +371,35 @@ def test_custom_is_refused_by_check():
         be.stop()
 
 
+def test_denial_flood_is_not_a_log_flood():
+    """500 denials in a burst: a few lines a second per worker, then a count"""
+    be = Backend("b")
+    w = start(be, ALLOW_ALL_DENY_C)
+    try:
+        c = Caller(w.port, C)
+        for _ in range(500):
+            check(c.get("/foo")[0] == 403)
+        c.close()
+        lines = w.logs().count("denied GET /foo from 127.0.0.3")
+        check(1 <= lines <= 20 * 2 * 2, f"{lines} denial lines for 500 denials")
+        time.sleep(1.1)
+        # the next denial on a thread reports what it left out
+        wait_for(lambda: once(w.port, C, "GET", "/foo")[0] == 403 and
+                 "decision lines suppressed" in w.logs(), 5, step=0.1, what="the summary")
+        check(metric(w, "weft_acl_denied_total", policy="deny-c", dry_run="false") >= 500,
+              "every denial is counted even when not logged")
+    finally:
+        w.stop()
+        be.stop()
+
+
 def main():
     tap = Tap()
     for t in (test_mission_a_get_foo_only, test_keep_alive_after_403,
               test_deny_first_and_log_names_policy_and_rule, test_audit_logs_but_allows,
               test_dry_run_global_and_listener, test_dry_run_annotation,
               test_istio_documents_and_selector, test_bad_policy_keeps_old_policy_live,
-              test_custom_is_refused_by_check):
+              test_custom_is_refused_by_check, test_denial_flood_is_not_a_log_flood):
         if len(sys.argv) > 1 and t.__name__ not in sys.argv[1:]:
             continue
         tap.run(t)
