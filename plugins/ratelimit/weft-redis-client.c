@@ -53,6 +53,7 @@ struct _WeftRedisClient {
   gsize               out_sent;
   GByteArray         *in;
   guint               timer;
+  gboolean            reloading;    /* a SCRIPT LOAD after NOSCRIPT is out */
 
   WeftRedisPending    pending[WEFT_REDIS_MAX_PENDING];
   guint               head;
@@ -61,6 +62,7 @@ struct _WeftRedisClient {
 };
 
 static void weft_redis_client_drop (WeftRedisClient *client);
+static void weft_redis_client_load_script (WeftRedisClient *client);
 
 /* ------------------------------------------------------------------ */
 /* RESP                                                                 */
@@ -95,6 +97,7 @@ weft_redis_line (const guint8 *buf, gsize len, gsize pos)
 
 typedef struct {
   gboolean error;
+  gboolean noscript;      /* Redis lost the script (SCRIPT FLUSH, a failover) */
   guint    n_ints;
   gint64   ints[4];
 } WeftRedisReply;
@@ -119,6 +122,7 @@ weft_redis_parse (const guint8 *buf, gsize len, gsize *pos, WeftRedisReply *repl
       return 1;
     case '-':
       reply->error = TRUE;
+      reply->noscript = g_str_has_prefix (p, "NOSCRIPT");
       return 1;
     case ':':
       if (reply->n_ints < G_N_ELEMENTS (reply->ints))
@@ -248,6 +252,15 @@ weft_redis_client_read (WeftRedisClient *client)
       if (r == 0)
         break;
       pos = at;
+      /* this check fails; the ones after the reload find the script again */
+      if (reply.noscript && !client->reloading)
+        {
+          weft_log (WEFT_LOG_WARNING, "ratelimit", "redis: the script is gone; loading it again");
+          weft_redis_client_load_script (client);
+          client->reloading = TRUE;
+        }
+      else if (client->pending[client->head].func == NULL)
+        client->reloading = FALSE;   /* a script load (or a forgotten check) answered */
       weft_redis_pop (client, TRUE, &reply);
       /* an answer's caller may have sent a check that dropped the connection */
       if (client->fd < 0)
@@ -326,12 +339,26 @@ weft_redis_client_drop (WeftRedisClient *client)
     close (client->fd);
   client->fd = -1;
   client->connected = FALSE;
+  client->reloading = FALSE;
   client->retry_at_us = g_get_monotonic_time () + WEFT_REDIS_RECONNECT_US;
   g_string_truncate (client->out, 0);
   client->out_sent = 0;
   g_byte_array_set_size (client->in, 0);
   while (client->count > 0)
     weft_redis_pop (client, FALSE, NULL);
+}
+
+/* queues SCRIPT LOAD, so the EVALSHA checks after it find the script */
+static void
+weft_redis_client_load_script (WeftRedisClient *client)
+{
+  if (client->count >= WEFT_REDIS_MAX_PENDING)
+    return;
+  g_string_append (client->out, "*3\r\n");
+  weft_redis_arg (client->out, "SCRIPT", 6);
+  weft_redis_arg (client->out, "LOAD", 4);
+  weft_redis_arg (client->out, weft_redis_gcra_script, strlen (weft_redis_gcra_script));
+  weft_redis_push (client, NULL, NULL);
 }
 
 static gboolean
@@ -355,12 +382,7 @@ weft_redis_client_connect (WeftRedisClient *client)
       return FALSE;
     }
   client->watch = weft_worker_fd_add (client->fd, G_IO_OUT, weft_redis_client_event, client);
-  /* the script first, so every check after it may use EVALSHA */
-  g_string_append (client->out, "*3\r\n");
-  weft_redis_arg (client->out, "SCRIPT", 6);
-  weft_redis_arg (client->out, "LOAD", 4);
-  weft_redis_arg (client->out, weft_redis_gcra_script, strlen (weft_redis_gcra_script));
-  weft_redis_push (client, NULL, NULL);
+  weft_redis_client_load_script (client);
   weft_redis_client_arm_timer (client);
   return TRUE;
 }

@@ -374,6 +374,25 @@ def test_redis_restart_recovers():
         stop(w)
 
 
+def test_script_flush_recovers():
+    """SCRIPT FLUSH (or a failover to a fresh replica) loses the Lua script:
+    weft loads it again instead of failing every check from then on"""
+    redis = RedisServer()
+    limit = "    - name: g\n      rate: 1/m\n      burst: 100\n      global: true\n"
+    w = start(limit, redis_section(redis.address, "closed"))
+    try:
+        c = Caller(w.port)   # one connection: one worker, whose Redis connection is up
+        check([c.get()[0] for _ in range(2)] == [200, 200], "through Redis")
+        check(redis.command("SCRIPT", "FLUSH") == b"+OK", "flushed")
+        codes = [c.get()[0] for _ in range(10)]
+        c.close()
+        check(codes.count(503) <= 2 and codes[-5:] == [200] * 5, f"after the flush: {codes}")
+        check("the script is gone; loading it again" in w.logs(), "logged")
+    finally:
+        stop(w)
+        redis.stop()
+
+
 def main():
     tap = Tap()
     for t in (test_sidecar_total_is_exact_across_workers,
@@ -388,7 +407,8 @@ def main():
               test_two_sidecars_share_a_global_limit,
               test_redis_down_fails_open_or_closed,
               test_slow_redis_never_holds_a_request_past_the_timeout,
-              test_redis_restart_recovers):
+              test_redis_restart_recovers,
+              test_script_flush_recovers):
         tap.run(t)
     tap.done()
 
