@@ -31,7 +31,7 @@ typedef struct {
   gboolean overflow;      /* the key did not fit and used the overflow bucket */
 } WeftRateVerdict;
 
-/* @max_keys = 0: one bucket, no key */
+/* @max_keys = 0: one bucket, no key; NULL when the memory cannot be had */
 WeftRateTable *weft_rate_table_new   (guint64 interval_us, guint burst, guint max_keys);
 WeftRateTable *weft_rate_table_ref   (WeftRateTable *table);
 void           weft_rate_table_unref (WeftRateTable *table);
@@ -48,7 +48,7 @@ gint64         weft_rate_gcra        (gint64 tat, gint64 now_us, guint64 interva
  *
  * The table of the limit with @identity when a live configuration has it
  * (a reload keeps buckets whose key and limit did not change), or a new one.
- * Returns a reference.
+ * Returns a reference, or NULL when the memory cannot be had.
  */
 WeftRateTable *weft_rate_table_lookup (const char *identity, guint64 interval_us, guint burst,
                                        guint max_keys);

@@ -5,6 +5,7 @@
 #include "weft-rate-table-private.h"
 
 #include <string.h>
+#include <sys/mman.h>
 
 #define WEFT_RATE_STRIPES 64
 #define WEFT_RATE_PROBES  32
@@ -22,6 +23,8 @@ typedef struct {
 
 struct _WeftRateTable {
   guint            refs;          /* under the registry lock */
+  WeftRateSlot    *slots;         /* every stripe's slots, one mapping */
+  gsize            slots_size;
   char            *identity;      /* NULL = not in the registry */
   guint64          interval_us;
   guint            burst;
@@ -165,11 +168,21 @@ weft_rate_table_new (guint64 interval_us, guint burst, guint max_keys)
   per_stripe = 16;
   while (per_stripe < (max_keys / WEFT_RATE_STRIPES + 1) * 2)
     per_stripe <<= 1;
+  /* an anonymous mapping: pages cost memory only once a key lands on them,
+   * where calloc would zero (and so touch) all of it */
+  table->slots_size = sizeof (WeftRateSlot) * per_stripe * WEFT_RATE_STRIPES;
+  table->slots = mmap (NULL, table->slots_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (table->slots == MAP_FAILED)
+    {
+      g_free (table);
+      return NULL;
+    }
   table->stripes = g_new0 (WeftRateStripe, WEFT_RATE_STRIPES);
   for (guint i = 0; i < WEFT_RATE_STRIPES; i++)
     {
       g_mutex_init (&table->stripes[i].lock);
-      table->stripes[i].slots = g_new0 (WeftRateSlot, per_stripe);
+      table->stripes[i].slots = table->slots + (gsize) i * per_stripe;
       table->stripes[i].mask = per_stripe - 1;
     }
   return table;
@@ -180,11 +193,10 @@ weft_rate_table_free (WeftRateTable *table)
 {
   if (table->stripes != NULL)
     for (guint i = 0; i < WEFT_RATE_STRIPES; i++)
-      {
-        g_mutex_clear (&table->stripes[i].lock);
-        g_free (table->stripes[i].slots);
-      }
+      g_mutex_clear (&table->stripes[i].lock);
   g_free (table->stripes);
+  if (table->slots != NULL)
+    munmap (table->slots, table->slots_size);
   g_free (table->identity);
   g_free (table);
 }
@@ -227,9 +239,8 @@ weft_rate_table_lookup (const char *identity, guint64 interval_us, guint burst, 
   table = g_hash_table_lookup (weft_rate_registry, identity);
   if (table != NULL)
     table->refs++;
-  else
+  else if ((table = weft_rate_table_new (interval_us, burst, max_keys)) != NULL)
     {
-      table = weft_rate_table_new (interval_us, burst, max_keys);
       table->identity = g_strdup (identity);
       g_hash_table_insert (weft_rate_registry, table->identity, table);
     }

@@ -315,8 +315,9 @@ weft_rate_series (WeftMetric *metric, const char *limit, const char *result)
   return weft_metric_get_series (metric, values);
 }
 
-static void
-weft_rate_limit_finish (WeftRateLimit *limit, WeftPluginContext *ctx, const char *prefix)
+static gboolean
+weft_rate_limit_finish (WeftRateLimit *limit, WeftPluginContext *ctx, const char *prefix,
+                        GError **error)
 {
   static const char *const labels[] = { "limit", "result", NULL };
   static const char *const overflow_labels[] = { "limit", NULL };
@@ -340,7 +341,7 @@ weft_rate_limit_finish (WeftRateLimit *limit, WeftPluginContext *ctx, const char
   if (limit->global)
     {
       limit->redis_key = g_strdup_printf ("%s:%s:", prefix, limit->name);
-      return;
+      return TRUE;
     }
   /* the same name, rate, burst and key find the buckets a reload left */
   identity = g_strdup_printf ("%s|%" G_GUINT64_FORMAT "|%u|%d|%s|%u", limit->name,
@@ -348,6 +349,11 @@ weft_rate_limit_finish (WeftRateLimit *limit, WeftPluginContext *ctx, const char
                               limit->header != NULL ? limit->header : "", limit->max_keys);
   limit->table = weft_rate_table_lookup (identity, limit->interval_us, limit->burst,
                                          limit->max_keys);
+  if (limit->table == NULL)
+    g_set_error (error, WEFT_ERROR, WEFT_ERROR_CONFIG,
+                 "limit '%s': cannot reserve memory for %u buckets; lower 'max_keys'",
+                 limit->name, limit->max_keys);
+  return limit->table != NULL;
 }
 
 static gboolean
@@ -413,6 +419,10 @@ weft_rate_config_new (WeftPluginContext *ctx, const WeftNode *node, GError **err
     return NULL;
   config->slot = weft_plugin_context_get_slot (ctx);
   for (guint i = 0; i < config->limits->len; i++)
-    weft_rate_limit_finish (config->limits->pdata[i], ctx, config->key_prefix);
+    if (!weft_rate_limit_finish (config->limits->pdata[i], ctx, config->key_prefix, error))
+      {
+        weft_rate_config_free (config);
+        return NULL;
+      }
   return config;
 }

@@ -165,6 +165,36 @@ test_registry_keeps_buckets (void)
   weft_rate_table_unref (c);
 }
 
+static gsize
+rss_anon_kib (void)
+{
+  g_autofree char *status = NULL;
+  const char *line;
+
+  g_assert_true (g_file_get_contents ("/proc/self/status", &status, NULL, NULL));
+  line = strstr (status, "RssAnon:");
+  g_assert_nonnull (line);
+  return (gsize) g_ascii_strtoull (line + strlen ("RssAnon:"), NULL, 10);
+}
+
+/* a keyed limit reserves room for max_keys buckets, but an idle sidecar
+ * must not pay for it: only pages that keys land on become memory */
+static void
+test_idle_table_costs_no_memory (void)
+{
+  gsize before = rss_anon_kib ();
+  WeftRateTable *tables[4];
+
+  for (guint i = 0; i < G_N_ELEMENTS (tables); i++)
+    tables[i] = weft_rate_table_new (SEC, 10, 65536);
+  g_test_message ("RssAnon %zu KiB -> %zu KiB for 4 tables of 65536 keys", before,
+                  rss_anon_kib ());
+  g_assert_cmpuint (rss_anon_kib (), <, before + 1024);
+  g_assert_cmpuint (take_n (tables[0], "one key", 3, SEC), ==, 3);
+  for (guint i = 0; i < G_N_ELEMENTS (tables); i++)
+    weft_rate_table_unref (tables[i]);
+}
+
 static void
 test_rate_parse (void)
 {
@@ -270,6 +300,7 @@ main (int argc, char **argv)
   g_test_add_func ("/rate-table/keys-are-separate", test_keys_are_separate);
   g_test_add_func ("/rate-table/overflow-and-reuse", test_overflow_and_reuse);
   g_test_add_func ("/rate-table/registry-keeps-buckets", test_registry_keeps_buckets);
+  g_test_add_func ("/rate-table/idle-table-costs-no-memory", test_idle_table_costs_no_memory);
   g_test_add_func ("/ratelimit/rate-parse", test_rate_parse);
   g_test_add_func ("/ratelimit/settings-errors", test_settings_errors);
   g_test_add_func ("/ratelimit/settings-defaults", test_settings_defaults);
