@@ -23,7 +23,10 @@ typedef struct {
   const struct sockaddr *peer;         /* the caller's address */
   socklen_t              peer_len;
   const char            *authority;    /* Host as sent, port included when sent */
-  guint16                port;         /* the destination port */
+  guint16                port;         /* the destination port, when @get_port is NULL */
+  /* the destination port, asked (with @header_data) only by rules that name
+   * ports: finding it parses the authority, or asks the socket */
+  guint16              (*get_port) (gpointer data);
   const char            *method;
   const char            *path;         /* request target; the query is ignored */
   /* request headers: first value of a header, or NULL */

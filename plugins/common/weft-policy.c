@@ -344,6 +344,12 @@ weft_policy_request_header (gpointer data, const char *name)
   return weft_request_get_header (data, name);
 }
 
+static guint16
+weft_policy_request_port (gpointer data)
+{
+  return weft_request_get_port (data);
+}
+
 void
 weft_policy_input_init (WeftPolicyInput *in, WeftRequest *req)
 {
@@ -355,7 +361,7 @@ weft_policy_input_init (WeftPolicyInput *in, WeftRequest *req)
   in->principal = principal;
   in->peer = weft_request_get_peer_address (req, &in->peer_len);
   in->authority = weft_request_get_authority (req);
-  in->port = weft_request_get_port (req);
+  in->get_port = weft_policy_request_port;
   in->method = weft_request_get_method (req);
   in->path = weft_request_get_path (req);
   in->get_header = weft_policy_request_header;
@@ -429,8 +435,14 @@ weft_policy_ports_any (const WeftPolicyPortList *l, guint16 port)
 }
 
 static gboolean
-weft_policy_ports (const WeftPolicyPortList *in, const WeftPolicyPortList *out, guint16 port)
+weft_policy_ports (const WeftPolicyPortList *in, const WeftPolicyPortList *out,
+                   const WeftPolicyInput *input)
 {
+  guint16 port;
+
+  if (in->n == 0 && out->n == 0)
+    return TRUE;
+  port = input->get_port != NULL ? input->get_port (input->header_data) : input->port;
   return (in->n == 0 || weft_policy_ports_any (in, port)) && !weft_policy_ports_any (out, port);
 }
 
@@ -473,7 +485,7 @@ weft_policy_operation_match (const WeftPolicyOperation *o, const WeftPolicyInput
   return weft_policy_strs (&o->hosts, &o->not_hosts, in->authority, weft_policy_host_match) &&
          weft_policy_strs (&o->methods, &o->not_methods, in->method, weft_policy_exact_case) &&
          weft_policy_strs (&o->paths, &o->not_paths, in->path, weft_policy_path_match) &&
-         weft_policy_ports (&o->ports, &o->not_ports, in->port);
+         weft_policy_ports (&o->ports, &o->not_ports, in);
 }
 
 static const char *
@@ -498,7 +510,7 @@ weft_policy_condition_match (const WeftPolicyCondition *c, const WeftPolicyInput
     case WEFT_POLICY_KEY_SOURCE_PRINCIPAL:
       return weft_policy_strs (&c->values, &c->not_values, in->principal, weft_policy_exact_case);
     case WEFT_POLICY_KEY_DESTINATION_PORT:
-      return weft_policy_ports (&c->ports, &c->not_ports, in->port);
+      return weft_policy_ports (&c->ports, &c->not_ports, in);
     case WEFT_POLICY_KEY_CONNECTION_SNI:
       /* no TLS yet: the SNI is always absent */
       return weft_policy_strs (&c->values, &c->not_values, NULL, weft_policy_exact_case);

@@ -283,6 +283,7 @@ weft_rate_walk (WeftRequest *req, WeftRateInstance *inst, WeftRateWorker *w, gui
 {
   WeftPolicyInput in;
   gboolean have_in = FALSE;
+  gint64 now = 0;
 
   for (guint i = from; i < inst->n_limits; i++)
     {
@@ -295,7 +296,8 @@ weft_rate_walk (WeftRequest *req, WeftRateInstance *inst, WeftRateWorker *w, gui
       if (limit->global)
         return weft_rate_global (req, inst, w, i, wait);
       value = weft_rate_key_value (limit, req);
-      weft_rate_table_take (limit->table, value, strlen (value), g_get_monotonic_time (), &v);
+      now = now != 0 ? now : g_get_monotonic_time ();
+      weft_rate_table_take (limit->table, value, strlen (value), now, &v);
       if (v.overflow)
         weft_metric_series_add (limit->overflow, 1);
       if (!v.admitted)
