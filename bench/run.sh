@@ -7,6 +7,11 @@
 # Knobs (environment): DURATION=10 WARMUP=1 RUNS=3 PORT_BASE=18080
 #                      BASELINE=1 (also load the backend directly, no proxy)
 #                      ROUTER=1 (also weft with the router plugin and one rule)
+#                      POLICY=1 (also weft with the ratelimit and acl plugins,
+#                                3 limits and 3 ACL rules)
+#                      TARGETS="weft weftpolicy" (measure only these, in this
+#                                rotation; default: weft nginx haproxy, then
+#                                weftrouter, weftpolicy and backend as enabled)
 #                      BUILD_DIR=bench/.build-release
 set -euo pipefail
 
@@ -18,7 +23,9 @@ WARMUP=${WARMUP:-1}        # seconds of unmeasured load before each measurement
 RUNS=${RUNS:-3}            # every reported number is the median over RUNS runs
 BASELINE=${BASELINE:-1}
 ROUTER=${ROUTER:-1}
+POLICY=${POLICY:-1}
 PORT_BASE=${PORT_BASE:-18080}
+TARGETS=${TARGETS:-}
 
 PORT_BACKEND=$PORT_BASE
 PORT_NGINX=$((PORT_BASE + 1))
@@ -27,6 +34,9 @@ PORT_WEFT=$((PORT_BASE + 3))
 PORT_WEFT_ADMIN=$((PORT_BASE + 20))
 PORT_WEFTROUTER=$((PORT_BASE + 4))
 PORT_WEFTROUTER_ADMIN=$((PORT_BASE + 21))
+PORT_WEFTPOLICY=$((PORT_BASE + 5))
+PORT_WEFTPOLICY_ADMIN=$((PORT_BASE + 22))
+POLICY_RULES=3   # limits in the ratelimit settings, and rules in the acl settings, below
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -164,7 +174,7 @@ foreign_pct() {  # foreign_pct "<snap before>" "<snap after>" -> % of all cores 
 
 # ---------------------------------------------------------------- configs
 write_configs() {
-  mkdir -p "$WORK"/{backend,nginx,haproxy,weft,weftrouter}
+  mkdir -p "$WORK"/{backend,nginx,haproxy,weft,weftrouter,weftpolicy}
   # backend: nginx, 1 worker, fixed 19-byte body, no logging, unlimited keep-alive
   cat >"$WORK/backend/nginx.conf" <<EOF
 worker_processes 1;
@@ -266,9 +276,55 @@ spec:
   http:
     - route: [{destination: {host: backend}}]
 EOF
+  # the same with the ratelimit and acl plugins, 3 limits and 3 ACL rules:
+  # what evaluating them costs. The rates are so high that nothing is
+  # refused and the foo-only limit never matches; every benchmark request
+  # (GET / from 127.0.0.1) passes the DENY policy and is allowed by the
+  # loopback-get rule, so every request gets 200.
+  cat >"$WORK/weftpolicy/weft.yaml" <<EOF
+admin:
+  address: 127.0.0.1:$PORT_WEFTPOLICY_ADMIN
+workers: 1
+plugin_dirs: [$BUILD_DIR/plugins]
+listeners:
+  - name: inbound
+    address: 127.0.0.1:$PORT_WEFTPOLICY
+    upstream: backend
+    plugins: [ratelimit, acl]
+upstreams:
+  - name: backend
+    endpoints: [127.0.0.1:$PORT_BACKEND]
+ratelimit:
+  limits:
+    - name: per-source
+      rate: 100000000/s
+      key: source_ip
+    - name: total
+      rate: 100000000/s
+    - name: foo-only
+      rate: 10/s
+      match:
+        to: [{operation: {paths: [/never-requested]}}]
+acl:
+  policies:
+    - name: deny-admin
+      action: DENY
+      rules:
+        - to: [{operation: {paths: [/admin, "/admin/*"]}}]
+    - name: allow-callers
+      action: ALLOW
+      rules:
+        - name: loopback-get
+          from: [{source: {ipBlocks: [127.0.0.0/8]}}]
+          to: [{operation: {methods: [GET, HEAD]}}]
+        - name: other
+          from: [{source: {ipBlocks: [10.0.0.0/8]}}]
+EOF
 }
 
 WEFT_BIN=""
+TARGET_LIST=()
+has() { [[ " ${TARGET_LIST[*]} " == *" $1 "* ]]; }   # is <target> measured in this run?
 start_target() {  # name -> START_PID, TARGET_PORT
   case $1 in
     nginx)
@@ -282,6 +338,17 @@ start_target() {  # name -> START_PID, TARGET_PORT
       TARGET_PORT=$PORT_WEFTROUTER
       wait_http_200 "http://127.0.0.1:$PORT_WEFTROUTER_ADMIN/ready" "$START_PID" ||
         die "weft with the router did not become ready; log: $(cat "$WORK/weftrouter/out.log")" ;;
+    weftpolicy)
+      start "$WORK/weftpolicy/out.log" "$WEFT_BIN" --config "$WORK/weftpolicy/weft.yaml" --log-level warning
+      TARGET_PORT=$PORT_WEFTPOLICY
+      wait_http_200 "http://127.0.0.1:$PORT_WEFTPOLICY_ADMIN/ready" "$START_PID" ||
+        die "weft with the policy plugins did not become ready; log: $(cat "$WORK/weftpolicy/out.log")"
+      # the benchmark path must be proxied: a 403 or 429 would make every
+      # measured request a cheap refusal
+      local code
+      code=$(curl -s -o "$WORK/weftpolicy/check.body" -w '%{http_code}' --max-time 2 "http://127.0.0.1:$PORT_WEFTPOLICY/" || true)
+      [[ $code == 200 ]] ||
+        die "weft with the policy plugins answers ${code:-nothing}, not 200, to GET /: $(cat "$WORK/weftpolicy/check.body" 2>/dev/null); log: $(cat "$WORK/weftpolicy/out.log")" ;;
     weft)
       start "$WORK/weft/out.log" "$WEFT_BIN" --config "$WORK/weft/weft.yaml" --log-level warning
       TARGET_PORT=$PORT_WEFT
@@ -339,6 +406,11 @@ measure_one() {
   rps=$(awk -v r="$W_requests" -v d="$W_duration_us" 'BEGIN{printf "%.0f", r / (d / 1e6)}')
   cpu_us=$(awk -v c=$((cpu1 - cpu0)) -v hz="$HZ" -v r="$W_requests" 'BEGIN{printf "%.3f", c * 1e6 / hz / r}')
   upc=$((acc1 - acc0))
+  # wrk's "status" errors are responses >= 400: for the policy target that
+  # means the acl or ratelimit plugin refused requests, and the CPU figure
+  # would measure refusals, not proxied requests
+  [[ $t == weftpolicy && $W_status != 0 ]] &&
+    die "weftpolicy: $W_status of $W_requests requests got a 4xx/5xx status at 64 connections; see $WORK/wrk.log"
   add "$t" rps "$rps"; add "$t" cpu_us "$cpu_us"; add "$t" errors64 "$W_errors"; add "$t" upconns "$upc"
   errs64=$W_errors
 
@@ -347,6 +419,8 @@ measure_one() {
   run_wrk 1 "$port" "$DURATION"
   cpu1=$(cpu_ticks "$pid"); s1=$(snap "$pid")
   add "$t" foreign1 "$(foreign_pct "$s0" "$s1")"
+  [[ $t == weftpolicy && $W_status != 0 ]] &&
+    die "weftpolicy: $W_status of $W_requests requests got a 4xx/5xx status at 1 connection; see $WORK/wrk.log"
   add "$t" p50 "$W_p50_us"; add "$t" p99 "$W_p99_us"; add "$t" errors1 "$W_errors"
   add "$t" cpu_us_c1 "$(awk -v c=$((cpu1 - cpu0)) -v hz="$HZ" -v r="$W_requests" 'BEGIN{printf "%.3f", c * 1e6 / hz / r}')"
 
@@ -371,11 +445,27 @@ main() {
   else
     meson configure "$BUILD_DIR" -Dbuildtype=release -Dtests=false >/dev/null
   fi
-  ninja -C "$BUILD_DIR" core/weft plugins/router/router.so >/dev/null
+  local t
+  if [[ -n $TARGETS ]]; then
+    read -r -a TARGET_LIST <<<"$TARGETS"
+    for t in "${TARGET_LIST[@]}"; do
+      [[ $t =~ ^(weft|nginx|haproxy|weftrouter|weftpolicy|backend)$ ]] ||
+        die "unknown target '$t' in TARGETS (weft nginx haproxy weftrouter weftpolicy backend)"
+    done
+  else
+    TARGET_LIST=(weft nginx haproxy)
+    ((ROUTER)) && TARGET_LIST+=(weftrouter)
+    ((POLICY)) && TARGET_LIST+=(weftpolicy)
+    ((BASELINE)) && TARGET_LIST+=(backend)
+  fi
+  local ninja_targets=(core/weft)
+  has weftrouter && ninja_targets+=(plugins/router/router.so)
+  has weftpolicy && ninja_targets+=(plugins/ratelimit/ratelimit.so plugins/acl/acl.so)
+  ninja -C "$BUILD_DIR" "${ninja_targets[@]}" >/dev/null
   WEFT_BIN=$BUILD_DIR/core/weft
 
   for p in "$PORT_BACKEND" "$PORT_NGINX" "$PORT_HAPROXY" "$PORT_WEFT" "$PORT_WEFT_ADMIN" \
-           "$PORT_WEFTROUTER" "$PORT_WEFTROUTER_ADMIN"; do
+           "$PORT_WEFTROUTER" "$PORT_WEFTROUTER_ADMIN" "$PORT_WEFTPOLICY" "$PORT_WEFTPOLICY_ADMIN"; do
     port_free "$p" || die "port $p is in use; set PORT_BASE to another base"
   done
 
@@ -388,9 +478,7 @@ main() {
   BACKEND_PID=$START_PID
   wait_http_200 "http://127.0.0.1:$PORT_BACKEND/" "$BACKEND_PID" || die "backend did not start: $(cat "$WORK/backend/out.log")"
 
-  local targets=(weft nginx haproxy) order run i n
-  ((ROUTER)) && targets+=(weftrouter)
-  ((BASELINE)) && targets+=(backend)
+  local targets=("${TARGET_LIST[@]}") order run i n
   n=${#targets[@]}
   for ((run = 1; run <= RUNS; run++)); do
     # rotate the order every run so slow drift does not favour one proxy
@@ -419,7 +507,7 @@ report() {
   mkdir -p "$BENCH_DIR/results"
 
   declare -A M
-  for t in weft nginx haproxy backend weftrouter; do
+  for t in weft nginx haproxy backend weftrouter weftpolicy; do
     for m in rps p50 p99 cpu_us cpu_us_c1 rss_idle anon_idle pss_idle rss_load anon_load upconns; do
       M[$t:$m]=$(median "${R[$t:$m]:-}")
     done
@@ -431,46 +519,66 @@ report() {
     echo "- machine: $(nproc) cores ($cpu_model), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
     echo "- weft $commit$dirty, built with \`meson setup --buildtype=release\`; $(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | awk '{print "HAProxy " $3}'); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
     echo "- 1 worker each; backend: nginx, 1 worker, fixed 19-byte 200 response; wrk -t1, ${DURATION} s per measured run after ${WARMUP} s warm-up"
+    if [[ -n $TARGETS ]]; then echo "- only these targets were measured (TARGETS): ${TARGET_LIST[*]}"; fi
     echo "- every number is the median of $RUNS runs (each run starts the proxy afresh); load average before/after: $load_before / $load_after; took ${elapsed} s"
-    local allf; allf="${R[weft:foreign64]} ${R[weft:foreign1]} ${R[nginx:foreign64]} ${R[nginx:foreign1]} ${R[haproxy:foreign64]} ${R[haproxy:foreign1]} ${R[backend:foreign64]:-} ${R[backend:foreign1]:-}"
+    local allf=""
+    for t in "${TARGET_LIST[@]}"; do allf="$allf ${R[$t:foreign64]:-} ${R[$t:foreign1]:-}"; done
     echo "- CPU used by processes outside the benchmark during the measured runs, as % of all cores: median $(median "$allf")%, max $(tr ' ' '\n' <<<"$allf" | awk NF | sort -g | tail -1)% (0 on a quiet machine)"
     echo
     echo "| proxy | processes | req/s @64 conns | p50 @1 conn (µs) | p99 @1 conn (µs) | CPU µs/req @64 | CPU µs/req @1 | RSS idle (MiB) | RssAnon idle (MiB) | PSS idle (MiB) | RSS after load (MiB) | RssAnon after load (MiB) | wrk errors |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     for t in weft nginx haproxy; do
+      has "$t" || continue
       local np; np=$(median "${R[$t:nprocs]}")
       local desc; desc="1 ($(median "${R[$t:threads]}") threads)"
       [[ $t != weft ]] && desc="$np (master+worker, summed)"
       echo "| $t | $desc | ${M[$t:rps]} | ${M[$t:p50]} | ${M[$t:p99]} | ${M[$t:cpu_us]} | ${M[$t:cpu_us_c1]} | $(fmt_mib "${M[$t:rss_idle]}") | $(fmt_mib "${M[$t:anon_idle]}") | $(fmt_mib "${M[$t:pss_idle]}") | $(fmt_mib "${M[$t:rss_load]}") | $(fmt_mib "${M[$t:anon_load]}") | $(( $(sumv "${R[$t:errors64]}") + $(sumv "${R[$t:errors1]}") )) |"
     done
-    if ((ROUTER)); then
+    if has weftrouter; then
       t=weftrouter
       echo "| weft + router, 1 rule | 1 ($(median "${R[$t:threads]}") threads) | ${M[$t:rps]} | ${M[$t:p50]} | ${M[$t:p99]} | ${M[$t:cpu_us]} | ${M[$t:cpu_us_c1]} | $(fmt_mib "${M[$t:rss_idle]}") | $(fmt_mib "${M[$t:anon_idle]}") | $(fmt_mib "${M[$t:pss_idle]}") | $(fmt_mib "${M[$t:rss_load]}") | $(fmt_mib "${M[$t:anon_load]}") | $(( $(sumv "${R[$t:errors64]}") + $(sumv "${R[$t:errors1]}") )) |"
     fi
-    if ((BASELINE)); then
+    if has weftpolicy; then
+      t=weftpolicy
+      echo "| weft + ratelimit + acl, $POLICY_RULES rules each | 1 ($(median "${R[$t:threads]}") threads) | ${M[$t:rps]} | ${M[$t:p50]} | ${M[$t:p99]} | ${M[$t:cpu_us]} | ${M[$t:cpu_us_c1]} | $(fmt_mib "${M[$t:rss_idle]}") | $(fmt_mib "${M[$t:anon_idle]}") | $(fmt_mib "${M[$t:pss_idle]}") | $(fmt_mib "${M[$t:rss_load]}") | $(fmt_mib "${M[$t:anon_load]}") | $(( $(sumv "${R[$t:errors64]}") + $(sumv "${R[$t:errors1]}") )) |"
+    fi
+    if has backend; then
       echo "| *backend direct, no proxy* | – | ${M[backend:rps]} | ${M[backend:p50]} | ${M[backend:p99]} | – | – | – | – | – | – | – | $(( $(sumv "${R[backend:errors64]}") + $(sumv "${R[backend:errors1]}") )) |"
     fi
-    echo
-    echo "Ratios (weft / other; for req/s higher is better, for everything else lower is better):"
-    echo
-    echo "| metric | weft/nginx | weft/haproxy |"
-    echo "|---|---|---|"
-    for m in rps:req/s p50:p50 p99:p99 cpu_us:"CPU µs/req @64" cpu_us_c1:"CPU µs/req @1" rss_idle:"RSS idle" anon_idle:"RssAnon idle" pss_idle:"PSS idle" rss_load:"RSS after load" anon_load:"RssAnon after load"; do
-      echo "| ${m#*:} | $(ratio "${M[weft:${m%%:*}]}" "${M[nginx:${m%%:*}]}") | $(ratio "${M[weft:${m%%:*}]}" "${M[haproxy:${m%%:*}]}") |"
-    done
+    if has weft && has nginx && has haproxy; then
+      echo
+      echo "Ratios (weft / other; for req/s higher is better, for everything else lower is better):"
+      echo
+      echo "| metric | weft/nginx | weft/haproxy |"
+      echo "|---|---|---|"
+      for m in rps:req/s p50:p50 p99:p99 cpu_us:"CPU µs/req @64" cpu_us_c1:"CPU µs/req @1" rss_idle:"RSS idle" anon_idle:"RssAnon idle" pss_idle:"PSS idle" rss_load:"RSS after load" anon_load:"RssAnon after load"; do
+        echo "| ${m#*:} | $(ratio "${M[weft:${m%%:*}]}" "${M[nginx:${m%%:*}]}") | $(ratio "${M[weft:${m%%:*}]}" "${M[haproxy:${m%%:*}]}") |"
+      done
+    fi
     echo
     echo "Targets (1 MiB = 1024 kB as /proc reports it):"
     echo
-    awk -v w="${M[weft:cpu_us]}" -v n="${M[nginx:cpu_us]}" 'BEGIN{r=w/n; printf "- CPU per request <= 1.0x nginx: %.2fx -> %s\n", r, (r <= 1.0 ? "met" : sprintf("MISSED by %.0f%%", (r - 1) * 100))}'
-    awk -v k="${M[weft:rss_idle]}" 'BEGIN{m=k/1024; printf "- idle RSS <= 10 MiB: %.2f MiB -> %s\n", m, (m <= 10 ? "met" : sprintf("MISSED by %.2f MiB", m - 10))}'
-    awk -v k="${M[weft:anon_idle]}" 'BEGIN{m=k/1024; printf "- idle RssAnon <= 3 MiB: %.2f MiB -> %s\n", m, (m <= 3 ? "met" : sprintf("MISSED by %.2f MiB", m - 3))}'
-    if ((ROUTER)); then
+    if has weft && has nginx; then
+      awk -v w="${M[weft:cpu_us]}" -v n="${M[nginx:cpu_us]}" 'BEGIN{r=w/n; printf "- CPU per request <= 1.0x nginx: %.2fx -> %s\n", r, (r <= 1.0 ? "met" : sprintf("MISSED by %.0f%%", (r - 1) * 100))}'
+    fi
+    if has weft; then
+      awk -v k="${M[weft:rss_idle]}" 'BEGIN{m=k/1024; printf "- idle RSS <= 10 MiB: %.2f MiB -> %s\n", m, (m <= 10 ? "met" : sprintf("MISSED by %.2f MiB", m - 10))}'
+      awk -v k="${M[weft:anon_idle]}" 'BEGIN{m=k/1024; printf "- idle RssAnon <= 3 MiB: %.2f MiB -> %s\n", m, (m <= 3 ? "met" : sprintf("MISSED by %.2f MiB", m - 3))}'
+    fi
+    if has weft && has weftrouter; then
       awk -v r="${M[weftrouter:cpu_us]}" -v w="${M[weft:cpu_us]}" 'BEGIN{x=r/w; printf "- router on, 1 rule: CPU per request <= 1.03x plain weft: %.3fx -> %s\n", x, (x <= 1.03 ? "met" : sprintf("MISSED by %.1f%%", (x - 1) * 100))}'
       awk -v r="${M[weftrouter:cpu_us_c1]}" -v w="${M[weft:cpu_us_c1]}" 'BEGIN{printf "- router on, 1 rule, at 1 connection: %.3fx plain weft CPU per request\n", r/w}'
     fi
+    if has weft && has weftpolicy; then
+      # "MISSED by" is how far the ratio is above the 1.05x target
+      awk -v r="${M[weftpolicy:cpu_us]}" -v w="${M[weft:cpu_us]}" -v n="$POLICY_RULES" 'BEGIN{x=r/w; printf "- ACL + rate limiter on (%d rules each): CPU per request <= 1.05x plain weft: %.3fx -> %s\n", n, x, (x <= 1.05 ? "met" : sprintf("MISSED by %.1f%%", (x / 1.05 - 1) * 100))}'
+      awk -v r="${M[weftpolicy:cpu_us_c1]}" -v w="${M[weft:cpu_us_c1]}" -v n="$POLICY_RULES" 'BEGIN{printf "- ACL + rate limiter on (%d rules each), at 1 connection: %.3fx plain weft CPU per request\n", n, r/w}'
+    fi
     echo
     echo "Backend connections opened during each measured 64-connection run (keep-alive check: a number far below the request count means the proxy reuses its backend connections; HAProxy's default \`http-reuse safe\` gives each new client connection its own backend connection, hence 65):"
-    for t in weft nginx haproxy; do echo "- $t: ${R[$t:upconns]}"; done
+    for t in weft nginx haproxy weftrouter weftpolicy; do
+      if has "$t"; then echo "- $t: ${R[$t:upconns]}"; fi
+    done
     echo
     echo "<details><summary>Per-run values</summary>"
     echo
