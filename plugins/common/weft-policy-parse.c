@@ -121,7 +121,7 @@ weft_policy_parse_strs (const WeftNode *map, const char *key, WeftPolicyCheckFun
   if (!weft_policy_list (map, key, &list, error))
     return FALSE;
   n = list != NULL ? weft_node_get_length (list) : 0;
-  out->v = g_new0 (char *, n + 1);
+  weft_policy_strs_alloc (out, n);
   for (guint i = 0; i < n; i++)
     {
       const WeftNode *item = weft_node_get_item (list, i);
@@ -137,7 +137,7 @@ weft_policy_parse_strs (const WeftNode *map, const char *key, WeftPolicyCheckFun
           weft_node_set_error (item, error, "'%s': invalid pattern '%s': %s", key, text, why);
           return FALSE;
         }
-      out->v[out->n++] = g_strdup (text);
+      weft_policy_strs_push (out, text);
     }
   return TRUE;
 }
@@ -159,7 +159,7 @@ weft_policy_parse_paths (const WeftNode *map, const char *key, WeftPolicyStrList
   if (!weft_policy_list (map, key, &list, error))
     return FALSE;
   n = list != NULL ? weft_node_get_length (list) : 0;
-  out->v = g_new0 (char *, n + 1);
+  weft_policy_strs_alloc (out, n);
   for (guint i = 0; i < n; i++)
     {
       const WeftNode *item = weft_node_get_item (list, i);
@@ -173,7 +173,7 @@ weft_policy_parse_paths (const WeftNode *map, const char *key, WeftPolicyStrList
           weft_node_set_error (item, error, "'%s': invalid path '%s': %s", key, text, why);
           return FALSE;
         }
-      out->v[out->n++] = g_strdup (text);
+      weft_policy_strs_push (out, text);
     }
   return TRUE;
 }

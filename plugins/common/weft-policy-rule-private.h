@@ -10,11 +10,18 @@
 
 G_BEGIN_DECLS
 
-/* an empty list (n == 0) is no constraint, as an absent one */
+/* an empty list (n == 0) is no constraint, as an absent one; each pattern's
+ * length and whether it is a path template are worked out once, at parse */
 typedef struct {
-  char  **v;
-  guint   n;
+  char     **v;
+  gsize     *len;
+  gboolean  *tmpl;
+  guint      n;
 } WeftPolicyStrList;
+
+/* appends @text to @l, which has room (see weft_policy_strs_alloc) */
+void weft_policy_strs_alloc (WeftPolicyStrList *l, guint n);
+void weft_policy_strs_push  (WeftPolicyStrList *l, const char *text);
 
 typedef struct {
   WeftPolicyCidr *v;

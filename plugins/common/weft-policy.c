@@ -372,32 +372,87 @@ weft_policy_input_init (WeftPolicyInput *in, WeftRequest *req)
 /* matching                                                             */
 /* ------------------------------------------------------------------ */
 
-typedef gboolean (*WeftPolicyStrFunc) (const char *pattern, const char *value);
+/* pattern @i of @l against @value of @len bytes */
+typedef gboolean (*WeftPolicyStrFunc) (const WeftPolicyStrList *l, guint i, const char *value,
+                                       gsize len);
+
+/* a pattern whose length is known: exact, "pre*", "*suf" or "*" */
+static gboolean
+weft_policy_match_known (const char *pattern, gsize plen, const char *value, gsize len,
+                         gboolean ignore_case)
+{
+  if (plen == 0)
+    return len == 0;
+  if (plen == 1 && pattern[0] == '*')
+    return len > 0;
+  if (pattern[plen - 1] == '*')
+    return len >= plen - 1 && weft_policy_bytes_equal (pattern, value, plen - 1, ignore_case);
+  if (pattern[0] == '*')
+    return len >= plen - 1 &&
+           weft_policy_bytes_equal (pattern + 1, value + len - (plen - 1), plen - 1, ignore_case);
+  return len == plen && weft_policy_bytes_equal (pattern, value, len, ignore_case);
+}
 
 static gboolean
-weft_policy_exact_case (const char *pattern, const char *value)
+weft_policy_exact_case (const WeftPolicyStrList *l, guint i, const char *value, gsize len)
 {
-  return weft_policy_string_match (pattern, value, FALSE);
+  return weft_policy_match_known (l->v[i], l->len[i], value, len, FALSE);
+}
+
+static gboolean
+weft_policy_host_pattern (const WeftPolicyStrList *l, guint i, const char *value, gsize len)
+{
+  (void) len;
+  return weft_policy_host_match (l->v[i], value);
+}
+
+/* @len stops before the query */
+static gboolean
+weft_policy_path_pattern (const WeftPolicyStrList *l, guint i, const char *value, gsize len)
+{
+  if (l->tmpl[i])
+    return weft_policy_template_match (l->v[i], value, len);
+  return weft_policy_match_known (l->v[i], l->len[i], value, len, FALSE);
+}
+
+void
+weft_policy_strs_alloc (WeftPolicyStrList *l, guint n)
+{
+  l->v = g_new0 (char *, n + 1);
+  l->len = g_new0 (gsize, n + 1);
+  l->tmpl = g_new0 (gboolean, n + 1);
+  l->n = 0;
+}
+
+void
+weft_policy_strs_push (WeftPolicyStrList *l, const char *text)
+{
+  l->v[l->n] = g_strdup (text);
+  l->len[l->n] = strlen (text);
+  l->tmpl[l->n] = weft_policy_is_template (text);
+  l->n++;
 }
 
 /* positive list: empty = any; else the value is there and one pattern matches */
 static gboolean
-weft_policy_strs_in (const WeftPolicyStrList *l, const char *value, WeftPolicyStrFunc match)
+weft_policy_strs_in (const WeftPolicyStrList *l, const char *value, gsize len,
+                     WeftPolicyStrFunc match)
 {
   if (l->n == 0)
     return TRUE;
   for (guint i = 0; value != NULL && i < l->n; i++)
-    if (match (l->v[i], value))
+    if (match (l, i, value, len))
       return TRUE;
   return FALSE;
 }
 
 /* negative list: no pattern matches (an absent value matches none) */
 static gboolean
-weft_policy_strs_out (const WeftPolicyStrList *l, const char *value, WeftPolicyStrFunc match)
+weft_policy_strs_out (const WeftPolicyStrList *l, const char *value, gsize len,
+                      WeftPolicyStrFunc match)
 {
   for (guint i = 0; value != NULL && i < l->n; i++)
-    if (match (l->v[i], value))
+    if (match (l, i, value, len))
       return FALSE;
   return TRUE;
 }
@@ -406,7 +461,15 @@ static gboolean
 weft_policy_strs (const WeftPolicyStrList *in, const WeftPolicyStrList *out, const char *value,
                   WeftPolicyStrFunc match)
 {
-  return weft_policy_strs_in (in, value, match) && weft_policy_strs_out (out, value, match);
+  gsize len;
+
+  if (in->n == 0 && out->n == 0)
+    return TRUE;
+  /* the value's length once, not once per pattern; a path stops at its query */
+  len = value == NULL ? 0 : match == weft_policy_path_pattern ? strcspn (value, "?#")
+                                                              : strlen (value);
+  return weft_policy_strs_in (in, value, len, match) &&
+         weft_policy_strs_out (out, value, len, match);
 }
 
 static gboolean
@@ -482,9 +545,9 @@ weft_policy_source_match (const WeftPolicySource *s, const WeftPolicyInput *in)
 static gboolean
 weft_policy_operation_match (const WeftPolicyOperation *o, const WeftPolicyInput *in)
 {
-  return weft_policy_strs (&o->hosts, &o->not_hosts, in->authority, weft_policy_host_match) &&
+  return weft_policy_strs (&o->hosts, &o->not_hosts, in->authority, weft_policy_host_pattern) &&
          weft_policy_strs (&o->methods, &o->not_methods, in->method, weft_policy_exact_case) &&
-         weft_policy_strs (&o->paths, &o->not_paths, in->path, weft_policy_path_match) &&
+         weft_policy_strs (&o->paths, &o->not_paths, in->path, weft_policy_path_pattern) &&
          weft_policy_ports (&o->ports, &o->not_ports, in);
 }
 
@@ -546,6 +609,8 @@ weft_policy_strs_clear (WeftPolicyStrList *l)
   for (guint i = 0; i < l->n; i++)
     g_free (l->v[i]);
   g_free (l->v);
+  g_free (l->len);
+  g_free (l->tmpl);
 }
 
 static void

@@ -424,6 +424,11 @@ test_rule_operations (void)
   g_assert_true (weft_policy_rule_match (t.rule, &in));
   in.path = "/api/v1/items/7/photo.secret";
   g_assert_false (weft_policy_rule_match (t.rule, &in));
+  /* the query is not part of the path, for templates and suffixes alike */
+  in.path = "/api/v1/items/7/photo?name=x.secret";
+  g_assert_true (weft_policy_rule_match (t.rule, &in));
+  in.path = "/api/v1/items?x=/items/7";
+  g_assert_false (weft_policy_rule_match (t.rule, &in));
   in.path = "/api/v1/items/7";
   in.authority = "admin.example.com";
   g_assert_false (weft_policy_rule_match (t.rule, &in));
