@@ -48,16 +48,20 @@ weft_shared_unlock (void)
   g_mutex_unlock (&weft_shared_mutex);
 }
 
+static GMainContext *
+weft_worker_current_context (void)
+{
+  return weft_worker_current != NULL ? weft_worker_current->context : weft_main_context;
+}
+
 guint
 weft_worker_timeout_add (guint interval_ms, GSourceFunc func, gpointer data)
 {
   GSource *source = g_timeout_source_new (interval_ms);
-  GMainContext *context = weft_worker_current != NULL ? weft_worker_current->context
-                                                      : weft_main_context;
   guint id;
 
   g_source_set_callback (source, func, data, NULL);
-  id = g_source_attach (source, context);
+  id = g_source_attach (source, weft_worker_current_context ());
   g_source_unref (source);
   return id;
 }
@@ -65,9 +69,8 @@ weft_worker_timeout_add (guint interval_ms, GSourceFunc func, gpointer data)
 void
 weft_worker_timeout_remove (guint id)
 {
-  GMainContext *context = weft_worker_current != NULL ? weft_worker_current->context
-                                                      : weft_main_context;
-  GSource *source = id != 0 ? g_main_context_find_source_by_id (context, id) : NULL;
+  GSource *source = id != 0 ? g_main_context_find_source_by_id (weft_worker_current_context (), id)
+                            : NULL;
 
   if (source != NULL)
     g_source_destroy (source);
@@ -93,12 +96,6 @@ weft_fd_source_dispatch (GSource *source, GSourceFunc callback, gpointer data)
 static GSourceFuncs weft_fd_source_funcs = {
   .dispatch = weft_fd_source_dispatch,
 };
-
-static GMainContext *
-weft_worker_current_context (void)
-{
-  return weft_worker_current != NULL ? weft_worker_current->context : weft_main_context;
-}
 
 guint
 weft_worker_fd_add (int fd, GIOCondition condition, WeftFdFunc func, gpointer data)
