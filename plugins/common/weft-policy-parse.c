@@ -104,13 +104,6 @@ weft_policy_no_check (const char *text, const char **why)
   return TRUE;
 }
 
-/* "spiffe://td/ns/x/sa/y" is written as "td/ns/x/sa/y" in Istio */
-static const char *
-weft_policy_strip_spiffe (const char *text)
-{
-  return g_str_has_prefix (text, "spiffe://") ? text + strlen ("spiffe://") : text;
-}
-
 static gboolean
 weft_policy_parse_strs (const WeftNode *map, const char *key, WeftPolicyCheckFunc check,
                         gboolean principals, WeftPolicyStrList *out, GError **error)
@@ -131,7 +124,7 @@ weft_policy_parse_strs (const WeftNode *map, const char *key, WeftPolicyCheckFun
       if (text == NULL)
         return FALSE;
       if (principals)
-        text = weft_policy_strip_spiffe (text);
+        text = weft_policy_principal (text);
       if (!weft_policy_pattern_valid (text, &why) || !check (text, &why))
         {
           weft_node_set_error (item, error, "'%s': invalid pattern '%s': %s", key, text, why);

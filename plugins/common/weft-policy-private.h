@@ -34,6 +34,10 @@ typedef struct {
   gpointer               header_data;
 } WeftPolicyInput;
 
+/* a principal as Istio writes it: "spiffe://td/ns/x/sa/y" without
+ * "spiffe://"; NULL stays NULL */
+const char *weft_policy_principal (const char *identity);
+
 /* fills @in from @req (principal, peer, authority, port, method, path, headers) */
 void weft_policy_input_init (WeftPolicyInput *in, WeftRequest *req);
 

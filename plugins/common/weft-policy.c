@@ -350,13 +350,19 @@ weft_policy_request_port (gpointer data)
   return weft_request_get_port (data);
 }
 
+const char *
+weft_policy_principal (const char *identity)
+{
+  if (identity != NULL && g_str_has_prefix (identity, "spiffe://"))
+    return identity + strlen ("spiffe://");
+  return identity;
+}
+
 void
 weft_policy_input_init (WeftPolicyInput *in, WeftRequest *req)
 {
-  const char *principal = weft_request_get_peer_identity (req);
+  const char *principal = weft_policy_principal (weft_request_get_peer_identity (req));
 
-  if (principal != NULL && g_str_has_prefix (principal, "spiffe://"))
-    principal += strlen ("spiffe://");
   memset (in, 0, sizeof *in);
   in->principal = principal;
   in->peer = weft_request_get_peer_address (req, &in->peer_len);

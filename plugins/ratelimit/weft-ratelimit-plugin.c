@@ -190,9 +190,7 @@ weft_rate_key_value (const WeftRateLimit *limit, WeftRequest *req)
   switch (limit->key)
     {
     case WEFT_RATE_KEY_PRINCIPAL:
-      v = weft_request_get_peer_identity (req);
-      if (v != NULL && g_str_has_prefix (v, "spiffe://"))
-        v += strlen ("spiffe://");
+      v = weft_policy_principal (weft_request_get_peer_identity (req));
       break;
     case WEFT_RATE_KEY_SOURCE_IP:
       v = weft_request_get_peer_ip (req);
