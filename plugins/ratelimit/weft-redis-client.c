@@ -407,9 +407,11 @@ weft_redis_client_take (WeftRedisClient *client, const char *key, gsize key_len,
   weft_redis_client_arm_timer (client);
   if (!weft_redis_client_flush (client))
     {
-      /* the caller hears nothing from a check that fails here */
+      /* the caller hears nothing from a check that fails here; the other
+       * checks fail from the loop when it sees the shut socket, never from
+       * inside this caller's hook */
       client->pending[(client->head + client->count - 1) % WEFT_REDIS_MAX_PENDING].func = NULL;
-      weft_redis_client_drop (client);
+      shutdown (client->fd, SHUT_RDWR);
       return FALSE;
     }
   return TRUE;
