@@ -442,6 +442,7 @@ weft_conn_fail_upstream (WeftConn *c, guint status, WeftUpstreamErr err)
 /* ------------------------------------------------------------------ */
 
 static guint16 weft_conn_request_port (WeftConn *c);
+static guint16 weft_conn_destination_port (WeftConn *c);
 static WeftUpConn *
 weft_conn_open_up (WeftConn *c, const struct sockaddr_storage *addr, socklen_t addr_len,
                    const char *key, int *err)
@@ -757,13 +758,22 @@ weft_conn_request_port (WeftConn *c)
 {
   const char *auth = c->req.authority;
   const char *colon = auth != NULL ? strrchr (auth, ':') : NULL;
-  struct sockaddr_storage dst;
-  socklen_t len = sizeof dst;
   guint64 port;
 
   if (colon != NULL && strchr (colon, ']') == NULL &&
       g_ascii_string_to_unsigned (colon + 1, 10, 1, 65535, &port, NULL))
     return (guint16) port;
+  return weft_conn_destination_port (c);
+}
+
+/* the port the connection reached: the original destination of a
+ * redirected connection, else the listener's; the client cannot choose it */
+static guint16
+weft_conn_destination_port (WeftConn *c)
+{
+  struct sockaddr_storage dst;
+  socklen_t len = sizeof dst;
+
   if (c->orig_port == 0)
     {
       c->orig_port = G_MAXUINT32;
@@ -1748,4 +1758,10 @@ guint16
 weft_request_get_port (WeftRequest *req)
 {
   return weft_conn_request_port (req->conn);
+}
+
+guint16
+weft_request_get_destination_port (WeftRequest *req)
+{
+  return weft_conn_destination_port (req->conn);
 }

@@ -371,6 +371,11 @@ guint32         weft_request_random            (WeftRequest *req);
 /* the port the request was sent to: the authority's port, else the original
  * destination port of a redirected connection, else the listener's port */
 guint16         weft_request_get_port          (WeftRequest *req);
+/* the port the connection reached: the original destination port of a
+ * redirected connection, else the listener's. Unlike weft_request_get_port()
+ * it ignores the Host header, which the client chooses: use it for access
+ * decisions */
+guint16         weft_request_get_destination_port (WeftRequest *req);
 
 /**
  * weft_request_respond:

@@ -28,7 +28,7 @@ typedef struct {
    * ports: finding it parses the authority, or asks the socket */
   guint16              (*get_port) (gpointer data);
   const char            *method;
-  const char            *path;         /* request target; the query is ignored */
+  const char            *path;         /* normalized path; a query is ignored */
   /* request headers: first value of a header, or NULL */
   const char          *(*get_header) (gpointer data, const char *name);
   gpointer               header_data;
@@ -38,7 +38,14 @@ typedef struct {
  * "spiffe://"; NULL stays NULL */
 const char *weft_policy_principal (const char *identity);
 
-/* fills @in from @req (principal, peer, authority, port, method, path, headers) */
+/* the path Istio-style rules see (its normalize_path, with slashes merged):
+ * %XX of unreserved characters decoded, runs of '/' merged, "." and ".."
+ * segments removed, the query dropped; @out needs strlen (@path) + 2 bytes.
+ * Returns the length. */
+gsize weft_policy_normalize_path (const char *path, char *out);
+
+/* fills @in from @req: principal, peer, authority, destination port (never
+ * the Host header's), method, the normalized path, and headers */
 void weft_policy_input_init (WeftPolicyInput *in, WeftRequest *req);
 
 /**

@@ -347,7 +347,7 @@ weft_policy_request_header (gpointer data, const char *name)
 static guint16
 weft_policy_request_port (gpointer data)
 {
-  return weft_request_get_port (data);
+  return weft_request_get_destination_port (data);
 }
 
 const char *
@@ -356,6 +356,95 @@ weft_policy_principal (const char *identity)
   if (identity != NULL && g_str_has_prefix (identity, "spiffe://"))
     return identity + strlen ("spiffe://");
   return identity;
+}
+
+static gboolean
+weft_policy_unreserved (int c)
+{
+  return g_ascii_isalnum (c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* %XX of unreserved characters decoded and runs of '/' merged, into @out */
+static gsize
+weft_policy_decode_path (const char *path, gsize len, char *out)
+{
+  gsize n = 0;
+
+  for (gsize i = 0; i < len; i++)
+    {
+      char ch = path[i];
+      int hi = i + 2 < len ? g_ascii_xdigit_value (path[i + 1]) : -1;
+      int lo = hi >= 0 ? g_ascii_xdigit_value (path[i + 2]) : -1;
+
+      if (ch == '%' && lo >= 0 && weft_policy_unreserved (hi * 16 + lo))
+        {
+          ch = (char) (hi * 16 + lo);
+          i += 2;
+        }
+      if (ch == '/' && n > 0 && out[n - 1] == '/')
+        continue;
+      out[n++] = ch;
+    }
+  return n;
+}
+
+/* removes "." and ".." segments in place (RFC 3986 5.2.4) from an absolute
+ * path with no empty segments */
+static gsize
+weft_policy_remove_dots (char *p, gsize len)
+{
+  gsize n = 0, i = 0;
+
+  while (i < len)
+    {
+      gsize seg = i + 1, end = seg;
+
+      while (end < len && p[end] != '/')
+        end++;
+      if (end - seg == 1 && p[seg] == '.')
+        ;
+      else if (end - seg == 2 && p[seg] == '.' && p[seg + 1] == '.')
+        while (n > 0 && p[--n] != '/')
+          ;
+      else
+        {
+          memmove (p + n, p + i, end - i);
+          n += end - i;
+          i = end;
+          continue;
+        }
+      /* a dropped last segment leaves the directory: "/a/b/.." is "/a/" */
+      if (end == len)
+        p[n++] = '/';
+      i = end;
+    }
+  return n;
+}
+
+gsize
+weft_policy_normalize_path (const char *path, char *out)
+{
+  gsize n = weft_policy_decode_path (path, strcspn (path, "?#"), out);
+
+  if (n > 0 && out[0] == '/')
+    n = weft_policy_remove_dots (out, n);
+  out[n] = '\0';
+  return n;
+}
+
+/* only a path that could change pays for a copy, from the request's arena */
+static const char *
+weft_policy_request_path (WeftRequest *req)
+{
+  const char *path = weft_request_get_path (req);
+  gsize len = strcspn (path, "?#");
+
+  if (memchr (path, '%', len) == NULL && strstr (path, "//") == NULL &&
+      strstr (path, "/.") == NULL)
+    return path;
+  char *out = weft_request_alloc (req, strlen (path) + 2);
+  weft_policy_normalize_path (path, out);
+  return out;
 }
 
 void
@@ -369,7 +458,7 @@ weft_policy_input_init (WeftPolicyInput *in, WeftRequest *req)
   in->authority = weft_request_get_authority (req);
   in->get_port = weft_policy_request_port;
   in->method = weft_request_get_method (req);
-  in->path = weft_request_get_path (req);
+  in->path = weft_policy_request_path (req);
   in->get_header = weft_policy_request_header;
   in->header_data = req;
 }

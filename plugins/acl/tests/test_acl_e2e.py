@@ -393,13 +393,47 @@ def test_denial_flood_is_not_a_log_flood():
         be.stop()
 
 
+def test_dot_segments_and_encodings_cannot_dodge_a_deny():
+    """the rules see the normalized path, so /./admin or /%61dmin is /admin"""
+    be = Backend("b")
+    w = start(be, "acl:\n  policies:\n    - name: no-admin\n      action: DENY\n"
+                  "      rules:\n        - to: [{operation: {paths: ['/admin*']}}]\n")
+    try:
+        for path in ("/admin", "/./admin", "/x/../admin", "//admin", "/%61dmin",
+                     "/%2e%2e/admin/x", "/public/../admin?q=1"):
+            check_denied(*once(w.port, A, "GET", path))
+        check(once(w.port, A, "GET", "/public")[0] == 200, "other paths pass")
+        check(seen_paths(be) == ["/public"], seen_paths(be))
+    finally:
+        w.stop()
+        be.stop()
+
+
+def test_ports_are_the_connections_not_the_host_headers():
+    """a port in Host is the client's to choose; rules match the port it reached"""
+    be = Backend("b")
+    port = free_port()
+    w = start(be, "acl:\n  policies:\n    - name: no-port\n      action: DENY\n"
+                  f"      rules:\n        - to: [{{operation: {{ports: ['{port}']}}}}]\n",
+              listeners=[("inbound", port, "")])
+    try:
+        for host in ("b", "b:1", f"b:{port}", "b:8080"):
+            check_denied(*once(w.port, A, "GET", "/foo", headers={"Host": host}))
+        check(seen_paths(be) == [], seen_paths(be))
+    finally:
+        w.stop()
+        be.stop()
+
+
 def main():
     tap = Tap()
     for t in (test_mission_a_get_foo_only, test_keep_alive_after_403,
               test_deny_first_and_log_names_policy_and_rule, test_audit_logs_but_allows,
               test_dry_run_global_and_listener, test_dry_run_annotation,
               test_istio_documents_and_selector, test_bad_policy_keeps_old_policy_live,
-              test_custom_is_refused_by_check, test_denial_flood_is_not_a_log_flood):
+              test_custom_is_refused_by_check, test_denial_flood_is_not_a_log_flood,
+              test_dot_segments_and_encodings_cannot_dodge_a_deny,
+              test_ports_are_the_connections_not_the_host_headers):
         if len(sys.argv) > 1 and t.__name__ not in sys.argv[1:]:
             continue
         tap.run(t)

@@ -235,6 +235,36 @@ test_paths (void)
 }
 
 static void
+test_normalize_path (void)
+{
+  static const char *const cases[][2] = {
+    { "/admin", "/admin" },
+    { "/./admin", "/admin" },
+    { "/x/../admin", "/admin" },
+    { "//admin", "/admin" },
+    { "/%61dmin", "/admin" },
+    { "/%2e%2E/admin", "/admin" },
+    { "/a/b/..", "/a/" },
+    { "/a/./b/.", "/a/b/" },
+    { "/../../x", "/x" },
+    { "/a/%2F/b", "/a/%2F/b" },     /* an encoded slash stays encoded */
+    { "/a%zz", "/a%zz" },
+    { "/foo?x=/../admin", "/foo" },
+    { "/a/..b/.c", "/a/..b/.c" },
+    { "/", "/" },
+    { "*", "*" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      char out[64];
+      gsize n = weft_policy_normalize_path (cases[i][0], out);
+      g_assert_cmpstr (out, ==, cases[i][1]);
+      g_assert_cmpuint (n, ==, strlen (cases[i][1]));
+    }
+}
+
+static void
 test_cidrs (void)
 {
   WeftPolicyCidr c;
@@ -570,6 +600,8 @@ main (int argc, char **argv)
   g_test_add_func ("/policy/hosts", test_hosts);
   g_test_add_func ("/policy/paths", test_paths);
   g_test_add_func ("/policy/cidrs", test_cidrs);
+  g_test_add_func ("/policy/normalize-path", test_normalize_path);
+
   g_test_add_func ("/policy/rule/empty", test_rule_empty);
   g_test_add_func ("/policy/rule/mission", test_rule_mission);
   g_test_add_func ("/policy/rule/principals", test_rule_principals);
