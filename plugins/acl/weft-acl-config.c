@@ -11,11 +11,6 @@
 
 #define WEFT_ACL_DEFAULT_ROOT_NAMESPACE "istio-system"
 
-typedef struct {
-  const char *key;
-  const char *why;
-} WeftAclRefused;
-
 /* ------------------------------------------------------------------ */
 /* objects                                                              */
 /* ------------------------------------------------------------------ */
@@ -76,44 +71,6 @@ weft_acl_where (const WeftNode *node)
 /* ------------------------------------------------------------------ */
 /* reading fields                                                       */
 /* ------------------------------------------------------------------ */
-
-static const WeftAclRefused *
-weft_acl_find_refused (const WeftAclRefused *refused, const char *key)
-{
-  for (; refused != NULL && refused->key != NULL; refused++)
-    if (strcmp (refused->key, key) == 0)
-      return refused;
-  return NULL;
-}
-
-/* every key of @map is in @known; a refused one is an error that says why */
-static gboolean
-weft_acl_check_fields (const WeftNode *map, const char *what, const char *const *known,
-                       const WeftAclRefused *refused, GError **error)
-{
-  if (weft_node_get_kind (map) != WEFT_NODE_MAP)
-    {
-      weft_node_set_error (map, error, "%s must be a mapping", what);
-      return FALSE;
-    }
-  for (guint i = 0; i < weft_node_get_length (map); i++)
-    {
-      const WeftNode *key = weft_node_get_key (map, i);
-      const char *name = weft_node_get_scalar (key);
-      const WeftAclRefused *why;
-
-      if (name != NULL && g_strv_contains (known, name))
-        continue;
-      why = name != NULL ? weft_acl_find_refused (refused, name) : NULL;
-      if (why != NULL)
-        weft_node_set_error (key, error, "%s field '%s' is not supported by weft: %s", what, name,
-                             why->why);
-      else
-        weft_node_set_error (key, error, "unknown %s field '%s'", what, name ? name : "");
-      return FALSE;
-    }
-  return TRUE;
-}
 
 /* the value of @key in @map, NULL when absent or null */
 static const WeftNode *
@@ -195,7 +152,7 @@ weft_acl_parse_selector (const WeftNode *spec, WeftAclPolicy *p, GError **error)
 
   if (selector == NULL)
     return TRUE;
-  if (!weft_acl_check_fields (selector, "selector", known, NULL, error))
+  if (!weft_policy_check_fields (selector, "selector", known, NULL, NULL, error))
     return FALSE;
   labels = weft_acl_field (selector, "matchLabels");
   if (labels == NULL)
@@ -258,7 +215,7 @@ weft_acl_parse_rules (const WeftNode *spec, gboolean named, WeftAclPolicy *p, GE
   return TRUE;
 }
 
-static const WeftAclRefused weft_acl_refused_spec[] = {
+static const WeftPolicyRefused weft_acl_refused_spec[] = {
   { "provider", "it belongs to action CUSTOM (external authorization), which weft does not do" },
   { "targetRef", "it attaches the policy to a gateway; a sidecar is chosen with 'selector'" },
   { "targetRefs", "it attaches the policy to a gateway; a sidecar is chosen with 'selector'" },
@@ -272,7 +229,7 @@ weft_acl_parse_spec (const WeftNode *spec, const char *what, const char *const *
 {
   /* an unsupported action says so even when 'provider' comes first */
   return weft_acl_parse_action (spec, p, error) &&
-         weft_acl_check_fields (spec, what, known, weft_acl_refused_spec, error) &&
+         weft_policy_check_fields (spec, what, known, NULL, weft_acl_refused_spec, error) &&
          weft_acl_parse_selector (spec, p, error) &&
          weft_acl_parse_rules (spec, named, p, error);
 }
@@ -409,7 +366,7 @@ weft_acl_config_add_document (WeftAclConfig *config, const WeftNode *doc, GError
   const WeftNode *spec;
 
   p->where = weft_acl_where (doc);
-  if (!weft_acl_check_fields (doc, "AuthorizationPolicy", top, NULL, error) ||
+  if (!weft_policy_check_fields (doc, "AuthorizationPolicy", top, NULL, NULL, error) ||
       !weft_acl_parse_metadata (doc, p, error))
     return FALSE;
   /* "spec: {}" is allow-nothing, and so is no spec */

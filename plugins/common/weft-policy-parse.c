@@ -8,11 +8,6 @@
 
 #include <string.h>
 
-typedef struct {
-  const char *key;
-  const char *why;
-} WeftPolicyRefused;
-
 typedef gboolean (*WeftPolicyCheckFunc) (const char *text, const char **why);
 
 static const char weft_policy_jwt[] =
@@ -37,8 +32,7 @@ weft_policy_known (const char *const *known, const char *const *extra, const cha
   return g_strv_contains (known, key) || (extra != NULL && g_strv_contains (extra, key));
 }
 
-/* every key of @map is known, or an error that names it */
-static gboolean
+gboolean
 weft_policy_check_fields (const WeftNode *map, const char *what, const char *const *known,
                           const char *const *extra, const WeftPolicyRefused *refused,
                           GError **error)

@@ -34,6 +34,24 @@ typedef struct {
   gpointer               header_data;
 } WeftPolicyInput;
 
+/**
+ * WeftPolicyRefused:
+ * @key: a field weft knows but does not support
+ * @why: the reason, for the error message
+ */
+typedef struct {
+  const char *key;
+  const char *why;
+} WeftPolicyRefused;
+
+/* every key of the mapping @map is in @known or @extra (each nullable,
+ * NULL-terminated); otherwise a positioned error naming the key, with the
+ * reason when @refused (ended by a NULL key) lists it. @what names the
+ * object in messages ("source", "selector", ...). */
+gboolean weft_policy_check_fields (const WeftNode *map, const char *what,
+                                   const char *const *known, const char *const *extra,
+                                   const WeftPolicyRefused *refused, GError **error);
+
 /* a principal as Istio writes it: "spiffe://td/ns/x/sa/y" without
  * "spiffe://"; NULL stays NULL */
 const char *weft_policy_principal (const char *identity);
