@@ -204,14 +204,18 @@ weft_acl_log (const WeftAclEvent *ev, const char *what, const WeftAclPolicy *p,
               const WeftAclRule *rule)
 {
   const WeftPolicyInput *in = ev->in;
-  const char *path = in->path != NULL ? in->path : "";
-  int path_len = (int) MIN (strcspn (path, "?#"), 1024u);
-  const char *ip = weft_request_get_peer_ip (ev->req);
-  const char *principal = in->principal != NULL ? in->principal : "-";
-  const WeftAclPolicy *sole = p == NULL ? weft_acl_sole_allow (ev->acl->config) : NULL;
+  const char *path, *ip, *principal;
+  const WeftAclPolicy *sole;
+  int path_len;
 
+  /* a suppressed line costs nothing more */
   if (!weft_acl_log_allowed ())
     return;
+  path = in->path != NULL ? in->path : "";
+  path_len = (int) MIN (strcspn (path, "?#"), 1024u);
+  ip = weft_request_get_peer_ip (ev->req);
+  principal = in->principal != NULL ? in->principal : "-";
+  sole = p == NULL ? weft_acl_sole_allow (ev->acl->config) : NULL;
   if (p != NULL)
     weft_log (WEFT_LOG_INFO, WEFT_ACL_LOG_DOMAIN,
               "%s %s %.*s from %s principal %s: policy '%s' rule '%s'", what,

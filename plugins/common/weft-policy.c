@@ -27,20 +27,28 @@ weft_policy_bytes_equal (const char *a, const char *b, gsize n, gboolean ignore_
   return ignore_case ? g_ascii_strncasecmp (a, b, n) == 0 : memcmp (a, b, n) == 0;
 }
 
+/* a pattern whose length is known: exact, "pre*", "*suf" or "*" */
+static gboolean
+weft_policy_match_known (const char *pattern, gsize plen, const char *value, gsize len,
+                         gboolean ignore_case)
+{
+  if (plen == 0)
+    return len == 0;
+  if (plen == 1 && pattern[0] == '*')
+    return len > 0;
+  if (pattern[plen - 1] == '*')
+    return len >= plen - 1 && weft_policy_bytes_equal (pattern, value, plen - 1, ignore_case);
+  if (pattern[0] == '*')
+    return len >= plen - 1 &&
+           weft_policy_bytes_equal (pattern + 1, value + len - (plen - 1), plen - 1, ignore_case);
+  return len == plen && weft_policy_bytes_equal (pattern, value, len, ignore_case);
+}
+
 /* @value is @len bytes, not necessarily NUL-terminated */
 static gboolean
 weft_policy_match_n (const char *pattern, const char *value, gsize len, gboolean ignore_case)
 {
-  gsize plen = strlen (pattern);
-
-  if (plen == 1 && pattern[0] == '*')
-    return len > 0;
-  if (plen > 0 && pattern[plen - 1] == '*')
-    return len >= plen - 1 && weft_policy_bytes_equal (pattern, value, plen - 1, ignore_case);
-  if (plen > 0 && pattern[0] == '*')
-    return len >= plen - 1 &&
-           weft_policy_bytes_equal (pattern + 1, value + len - (plen - 1), plen - 1, ignore_case);
-  return len == plen && weft_policy_bytes_equal (pattern, value, len, ignore_case);
+  return weft_policy_match_known (pattern, strlen (pattern), value, len, ignore_case);
 }
 
 gboolean
@@ -471,23 +479,6 @@ weft_policy_input_init (WeftPolicyInput *in, WeftRequest *req)
 typedef gboolean (*WeftPolicyStrFunc) (const WeftPolicyStrList *l, guint i, const char *value,
                                        gsize len);
 
-/* a pattern whose length is known: exact, "pre*", "*suf" or "*" */
-static gboolean
-weft_policy_match_known (const char *pattern, gsize plen, const char *value, gsize len,
-                         gboolean ignore_case)
-{
-  if (plen == 0)
-    return len == 0;
-  if (plen == 1 && pattern[0] == '*')
-    return len > 0;
-  if (pattern[plen - 1] == '*')
-    return len >= plen - 1 && weft_policy_bytes_equal (pattern, value, plen - 1, ignore_case);
-  if (pattern[0] == '*')
-    return len >= plen - 1 &&
-           weft_policy_bytes_equal (pattern + 1, value + len - (plen - 1), plen - 1, ignore_case);
-  return len == plen && weft_policy_bytes_equal (pattern, value, len, ignore_case);
-}
-
 static gboolean
 weft_policy_exact_case (const WeftPolicyStrList *l, guint i, const char *value, gsize len)
 {
@@ -553,18 +544,21 @@ weft_policy_strs_out (const WeftPolicyStrList *l, const char *value, gsize len,
 }
 
 static gboolean
+weft_policy_strs_len (const WeftPolicyStrList *in, const WeftPolicyStrList *out,
+                      const char *value, gsize len, WeftPolicyStrFunc match)
+{
+  return weft_policy_strs_in (in, value, len, match) &&
+         weft_policy_strs_out (out, value, len, match);
+}
+
+/* the value's length is taken once, not once per pattern */
+static gboolean
 weft_policy_strs (const WeftPolicyStrList *in, const WeftPolicyStrList *out, const char *value,
                   WeftPolicyStrFunc match)
 {
-  gsize len;
-
   if (in->n == 0 && out->n == 0)
     return TRUE;
-  /* the value's length once, not once per pattern; a path stops at its query */
-  len = value == NULL ? 0 : match == weft_policy_path_pattern ? strcspn (value, "?#")
-                                                              : strlen (value);
-  return weft_policy_strs_in (in, value, len, match) &&
-         weft_policy_strs_out (out, value, len, match);
+  return weft_policy_strs_len (in, out, value, value != NULL ? strlen (value) : 0, match);
 }
 
 static gboolean
@@ -615,7 +609,7 @@ weft_policy_ns_any (const WeftPolicyStrList *l, const char *principal)
   if (!weft_policy_principal_namespace (principal, &ns, &len))
     return FALSE;
   for (guint i = 0; i < l->n; i++)
-    if (weft_policy_match_n (l->v[i], ns, len, FALSE))
+    if (weft_policy_match_known (l->v[i], l->len[i], ns, len, FALSE))
       return TRUE;
   return FALSE;
 }
@@ -637,12 +631,22 @@ weft_policy_source_match (const WeftPolicySource *s, const WeftPolicyInput *in)
          weft_policy_cidrs (&s->remote_ip_blocks, &s->not_remote_ip_blocks, in->peer);
 }
 
+/* a path stops at its query */
+static gboolean
+weft_policy_paths (const WeftPolicyOperation *o, const char *path)
+{
+  if (o->paths.n == 0 && o->not_paths.n == 0)
+    return TRUE;
+  return weft_policy_strs_len (&o->paths, &o->not_paths, path,
+                               path != NULL ? strcspn (path, "?#") : 0, weft_policy_path_pattern);
+}
+
 static gboolean
 weft_policy_operation_match (const WeftPolicyOperation *o, const WeftPolicyInput *in)
 {
   return weft_policy_strs (&o->hosts, &o->not_hosts, in->authority, weft_policy_host_pattern) &&
          weft_policy_strs (&o->methods, &o->not_methods, in->method, weft_policy_exact_case) &&
-         weft_policy_strs (&o->paths, &o->not_paths, in->path, weft_policy_path_pattern) &&
+         weft_policy_paths (o, in->path) &&
          weft_policy_ports (&o->ports, &o->not_ports, in);
 }
 
