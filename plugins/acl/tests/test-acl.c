@@ -330,6 +330,14 @@ test_not_fields (void)
   test_assert_denied (&t, "127.0.0.3", "PUT", "/api/x", "read-only-but-a", "rules[0]");
   test_assert_allowed (&t, "127.0.0.2", "PUT", "/api/x");
   test_assert_denied (&t, "127.0.0.2", "GET", "/admin", "read-only-but-a", "rules[1]");
+  /* on port 9090 the notPorts exempts A's /admin */
+  {
+    TestRequest r;
+
+    test_request (&r, "127.0.0.2", "GET", "/admin");
+    r.in.port = 9090;
+    g_assert_cmpint (test_eval (&t, &r).verdict, ==, WEFT_ACL_VERDICT_ALLOW);
+  }
 }
 
 static void
