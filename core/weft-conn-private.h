@@ -98,6 +98,10 @@ struct _WeftConn {
   char                ep_key[72];   /* pool key of an endpoint given the request's port */
   struct _WeftMirror *mirrors[WEFT_MAX_MIRRORS];
   guint               n_mirrors;
+  char                up_addr[72];  /* the endpoint of the current try, as text */
+  guint64             bytes_in;     /* read from the client, whole connection */
+  guint64             bytes_out;    /* written to the client, whole connection */
+  gint64              open_us;
   WeftPhase           resume_phase; /* where a suspended request goes on */
   guint               resume_hook;
 };

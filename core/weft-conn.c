@@ -24,6 +24,15 @@ static const char *const weft_upstream_err_tokens[WEFT_UPSTREAM_ERR_COUNT] = {
   "upstream_bad_response", "upstream_retried", "upstream_overflow", "retry_budget_exhausted",
 };
 
+static const guint32 weft_upstream_err_flags[WEFT_UPSTREAM_ERR_COUNT] = {
+  WEFT_RESPONSE_FLAG_UPSTREAM_CONNECT_FAILURE, WEFT_RESPONSE_FLAG_UPSTREAM_CONNECT_FAILURE,
+  WEFT_RESPONSE_FLAG_UPSTREAM_CONNECT_FAILURE, WEFT_RESPONSE_FLAG_UPSTREAM_TERMINATION,
+  WEFT_RESPONSE_FLAG_UPSTREAM_TIMEOUT, WEFT_RESPONSE_FLAG_NO_HEALTHY_UPSTREAM,
+  WEFT_RESPONSE_FLAG_NO_ROUTE, WEFT_RESPONSE_FLAG_UPSTREAM_PROTOCOL_ERROR,
+  WEFT_RESPONSE_FLAG_UPSTREAM_TERMINATION, WEFT_RESPONSE_FLAG_UPSTREAM_OVERFLOW,
+  WEFT_RESPONSE_FLAG_RETRY_LIMIT_EXCEEDED,
+};
+
 const char *
 weft_upstream_err_token (WeftUpstreamErr err)
 {
@@ -263,6 +272,34 @@ weft_conn_free (WeftConn *c)
   g_free (c);
 }
 
+/* tells the plugins of the listener's live instance about the connection */
+static void
+weft_conn_emit (WeftConn *c, WeftConnEvent event)
+{
+  WeftListener *l = weft_conn_listener (c);
+  WeftGeneration *gen = c->worker->gen;
+  WeftConnInfo info;
+
+  if (l == NULL || l->n_conn_hooks == 0)
+    return;
+  info = (WeftConnInfo) {
+    .peer_ip = c->peer_ip,
+    .peer_identity = NULL,
+    .listener_name = l->info.name,
+    .direction = l->info.direction,
+    .bytes_received = c->bytes_in,
+    .bytes_sent = c->bytes_out,
+    .duration_us = g_get_monotonic_time () - c->open_us,
+    .n_requests = c->n_requests,
+  };
+  for (guint i = 0; i < l->n_conn_hooks; i++)
+    {
+      WeftConnHookEntry *e = &l->conn_hooks[i];
+      WeftGenPlugin *gp = gen->plugins->pdata[e->plugin_idx];
+      e->func (e->instance, gp->worker_data[c->worker->index], event, &info);
+    }
+}
+
 static void
 weft_conn_end_request (WeftConn *c, gboolean run_log)
 {
@@ -273,6 +310,7 @@ weft_conn_end_request (WeftConn *c, gboolean run_log)
 
   if (!c->in_request)
     return;
+  req->bytes_received += c->req_body.total;
   if (run_log && l != NULL)
     for (guint i = 0; i < l->n_hooks[WEFT_PHASE_LOG]; i++)
       {
@@ -310,12 +348,23 @@ weft_conn_close (WeftConn *c)
   c->dead = TRUE;
   weft_conn_close_up (c);
   weft_conn_end_request (c, TRUE);
+  weft_conn_emit (c, WEFT_CONN_CLOSED);
   weft_epoll_source_remove (c->worker->epoll, &c->h);
   close (c->h.fd);
   c->h.fd = -1;
   c->h.func = NULL;
   weft_metric_series_add (c->wl->conns_active, -1);
   weft_worker_conn_removed (c->worker, c);
+}
+
+/* the client reset or half-closed mid-exchange: an answer can no longer
+ * reach it */
+static void
+weft_conn_client_gone (WeftConn *c)
+{
+  if (c->in_request)
+    c->req.resp_flags |= WEFT_RESPONSE_FLAG_DOWNSTREAM_DISCONNECT;
+  weft_conn_close (c);
 }
 
 /* flushed everything: stop writing, read what the client still sends so
@@ -432,6 +481,9 @@ static void
 weft_conn_fail_upstream (WeftConn *c, guint status, WeftUpstreamErr err)
 {
   weft_conn_count_upstream_error (c, err);
+  c->req.resp_flags |= weft_upstream_err_flags[err];
+  if (c->tries > 1)
+    c->req.resp_flags |= WEFT_RESPONSE_FLAG_RETRY_LIMIT_EXCEEDED;
   weft_log (WEFT_LOG_DEBUG, "proxy", "%s %s: %u %s", c->req.method, c->req.path, status,
             weft_upstream_err_tokens[err]);
   weft_conn_fail (c, status, weft_upstream_err_tokens[err]);
@@ -634,6 +686,8 @@ weft_conn_connect (WeftConn *c, gboolean fresh)
   /* an endpoint without a port (a DNS destination) takes the request's */
   key = weft_endpoint_address (ep, weft_endpoint_has_port (ep) ? 0 : weft_conn_request_port (c),
                                &addr, c->ep_key, sizeof c->ep_key);
+  g_strlcpy (c->up_addr, key, sizeof c->up_addr);
+  c->req.upstream_addr = c->up_addr;
   if (!fresh)
     up = weft_upstream_pool_take (c->worker->pool, weft_upstream_pool_entry (c->worker->pool, key));
   if (up == NULL)
@@ -849,6 +903,8 @@ weft_conn_begin (WeftConn *c, WeftListener *l, WeftBuf *head_buf, WeftHttpHead *
   c->req.gen = gen;
   c->req.listener = l;
   c->req.start_us = c->worker->now_us;
+  c->req.start_wall_us = c->worker->now_us + c->worker->wall_offset_us;
+  c->req.bytes_received = head->head_len;
   weft_request_begin (&c->req, c, c->worker->bufs, head_buf, head);
   c->keep_alive = head->keep_alive && !c->worker->draining;
   c->resp_started = c->resp_head_done = c->resp_head_sent = FALSE;
@@ -984,6 +1040,7 @@ weft_conn_dispatch (WeftConn *c)
     }
   if (req->delay_ms > 0)
     {
+      req->resp_flags |= WEFT_RESPONSE_FLAG_DELAY_INJECTED;
       weft_conn_set_deadline (c, WEFT_DEADLINE_NONE, 0);
       weft_conn_arm_timer (c, req->delay_ms, WEFT_TIMER_FORWARD);
       return;
@@ -1121,6 +1178,7 @@ weft_conn_read_client (WeftConn *c)
   if (n > 0)
     {
       c->in->end += (gsize) n;
+      c->bytes_in += (guint64) n;
       if (c->lingering)
         c->in->start = c->in->end = 0;
       return TRUE;
@@ -1131,7 +1189,7 @@ weft_conn_read_client (WeftConn *c)
   if (n < 0 && !c->lingering)
     {
       /* reset by the client: nothing left to answer */
-      weft_conn_close (c);
+      weft_conn_client_gone (c);
       return TRUE;
     }
   c->client_eof = TRUE;
@@ -1337,6 +1395,8 @@ weft_conn_response_head (WeftConn *c)
       weft_conn_retry_policy (c, WEFT_OUTCOME_RESPONSE, head->status))
     return TRUE;
   c->resp_head_done = TRUE;
+  if (c->tries > 1 && head->status >= 500)
+    c->req.resp_flags |= WEFT_RESPONSE_FLAG_RETRY_LIMIT_EXCEEDED;
   weft_conn_set_deadline (c, WEFT_DEADLINE_NONE, 0);
   head_buf = up->in;
   up->in = weft_buf_pool_get (c->worker->bufs, WEFT_BUF_SMALL);
@@ -1425,9 +1485,12 @@ weft_conn_write_client (WeftConn *c)
           c->writable = FALSE;
           return FALSE;
         }
-      weft_conn_close (c);
+      weft_conn_client_gone (c);
       return TRUE;
     }
+  c->bytes_out += (guint64) n;
+  if (c->in_request)
+    c->req.bytes_sent += (guint64) n;
   if (c->out != NULL && weft_buf_len (c->out) > 0)
     {
       gsize used = MIN ((gsize) n, weft_buf_len (c->out));
@@ -1570,7 +1633,7 @@ weft_conn_check_eofs (WeftConn *c)
   if (c->client_eof && !c->in_request && !c->lingering && weft_conn_out_empty (c))
     weft_conn_close (c);
   else if (c->client_eof && c->in_request && !c->req_body.done)
-    weft_conn_close (c);   /* the request can never complete */
+    weft_conn_client_gone (c);   /* the request can never complete */
 }
 
 /* level-triggered interest from what the exchange wants now; @more: the
@@ -1685,6 +1748,8 @@ weft_conn_new (WeftWorker *worker, WeftWorkerListener *wl, int fd,
   weft_metric_series_add (wl->conns_active, 1);
   weft_metric_series_add (wl->conns_total, 1);
   weft_worker_conn_added (worker, c);
+  c->open_us = g_get_monotonic_time ();
+  weft_conn_emit (c, WEFT_CONN_OPENED);
   weft_conn_set_idle_deadline (c);
   return c;
 }

@@ -39,12 +39,20 @@ typedef struct {
 } WeftHookEntry;
 
 typedef struct {
+  WeftConnEventFunc func;
+  gpointer          instance;
+  guint             plugin_idx;
+} WeftConnHookEntry;
+
+typedef struct {
   guint               id;           /* the server's listener socket id */
   WeftListenerConfig *config;
   WeftListenerInfo    info;
   WeftUpstream       *default_upstream;
   WeftHookEntry      *hooks[WEFT_PHASE_COUNT];
   guint               n_hooks[WEFT_PHASE_COUNT];
+  WeftConnHookEntry  *conn_hooks;   /* connection_event callbacks */
+  guint               n_conn_hooks;
   GPtrArray          *instances;    /* (WeftGenPlugin*, instance) pairs */
   WeftHttpLimits      limits;
 } WeftListener;

@@ -357,6 +357,7 @@ weft_listener_free (WeftListener *l)
   g_clear_pointer (&l->instances, g_ptr_array_unref);
   for (guint p = 0; p < WEFT_PHASE_COUNT; p++)
     g_free (l->hooks[p]);
+  g_free (l->conn_hooks);
   g_free (l);
 }
 
@@ -391,6 +392,11 @@ weft_gen_add_hooks (WeftListener *l, WeftGenPlugin *gp, guint plugin_idx, gpoint
       l->hooks[p] = g_renew (WeftHookEntry, l->hooks[p], l->n_hooks[p] + 1);
       l->hooks[p][l->n_hooks[p]++] = (WeftHookEntry) { func, instance, plugin_idx };
     }
+  if (gp->plugin->desc->connection_event == NULL)
+    return;
+  l->conn_hooks = g_renew (WeftConnHookEntry, l->conn_hooks, l->n_conn_hooks + 1);
+  l->conn_hooks[l->n_conn_hooks++] =
+    (WeftConnHookEntry) { gp->plugin->desc->connection_event, instance, plugin_idx };
 }
 
 static void

@@ -82,7 +82,15 @@ struct _WeftRequest {
   guint           n_mirrors;
   gpointer        data[WEFT_MAX_PLUGINS];
   gint64          start_us;
+  gint64          start_wall_us;
   const char     *route_name;
+
+  /* what observers see (metrics, traces, logs) */
+  guint32         resp_flags;     /* WeftResponseFlags */
+  guint64         bytes_received;
+  guint64         bytes_sent;
+  const char     *upstream_addr;  /* the conn's up_addr once a try picked one */
+  const char     *trace_id;
 
   /* a hook is waiting (weft_request_suspend) */
   gboolean        suspended;

@@ -702,3 +702,110 @@ weft_request_set_data (WeftRequest *req, guint slot, gpointer data)
   if (slot < WEFT_MAX_PLUGINS)
     req->data[slot] = data;
 }
+
+/* ------------------------------------------------------------------ */
+/* observing the exchange                                               */
+/* ------------------------------------------------------------------ */
+
+guint32
+weft_request_get_response_flags (WeftRequest *req)
+{
+  return req->resp_flags;
+}
+
+void
+weft_request_add_response_flags (WeftRequest *req, guint32 flags)
+{
+  req->resp_flags |= flags;
+}
+
+/* Envoy's print order */
+static const struct {
+  guint32     flag;
+  const char *token;
+} weft_response_flag_tokens[] = {
+  { WEFT_RESPONSE_FLAG_NO_HEALTHY_UPSTREAM, "UH" },
+  { WEFT_RESPONSE_FLAG_UPSTREAM_CONNECT_FAILURE, "UF" },
+  { WEFT_RESPONSE_FLAG_UPSTREAM_OVERFLOW, "UO" },
+  { WEFT_RESPONSE_FLAG_NO_ROUTE, "NR" },
+  { WEFT_RESPONSE_FLAG_RETRY_LIMIT_EXCEEDED, "URX" },
+  { WEFT_RESPONSE_FLAG_DOWNSTREAM_DISCONNECT, "DC" },
+  { WEFT_RESPONSE_FLAG_UPSTREAM_TIMEOUT, "UT" },
+  { WEFT_RESPONSE_FLAG_UPSTREAM_TERMINATION, "UC" },
+  { WEFT_RESPONSE_FLAG_DELAY_INJECTED, "DI" },
+  { WEFT_RESPONSE_FLAG_FAULT_INJECTED, "FI" },
+  { WEFT_RESPONSE_FLAG_RATE_LIMITED, "RL" },
+  { WEFT_RESPONSE_FLAG_UNAUTHORIZED, "UAEX" },
+  { WEFT_RESPONSE_FLAG_RATE_LIMIT_SERVICE_ERROR, "RLSE" },
+  { WEFT_RESPONSE_FLAG_UPSTREAM_PROTOCOL_ERROR, "UPE" },
+};
+
+const char *
+weft_response_flags_format (guint32 flags, char *buf)
+{
+  gsize len = 0;
+
+  buf[0] = '\0';
+  for (gsize i = 0; i < G_N_ELEMENTS (weft_response_flag_tokens); i++)
+    {
+      gsize n;
+      if (!(flags & weft_response_flag_tokens[i].flag))
+        continue;
+      n = strlen (weft_response_flag_tokens[i].token);
+      if (len > 0)
+        buf[len++] = ',';
+      memcpy (buf + len, weft_response_flag_tokens[i].token, n + 1);
+      len += n;
+    }
+  if (len == 0)
+    memcpy (buf, "-", 2);
+  return buf;
+}
+
+gint64
+weft_request_get_start_time (WeftRequest *req)
+{
+  return req->start_wall_us;
+}
+
+gint64
+weft_request_get_duration_us (WeftRequest *req)
+{
+  return g_get_monotonic_time () - req->start_us;
+}
+
+const char *
+weft_request_get_protocol (WeftRequest *req)
+{
+  return req->version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+}
+
+guint64
+weft_request_get_bytes_received (WeftRequest *req)
+{
+  return req->bytes_received;
+}
+
+guint64
+weft_request_get_bytes_sent (WeftRequest *req)
+{
+  return req->bytes_sent;
+}
+
+const char *
+weft_request_get_upstream_address (WeftRequest *req)
+{
+  return req->upstream_addr;
+}
+
+const char *
+weft_request_get_trace_id (WeftRequest *req)
+{
+  return req->trace_id;
+}
+
+void
+weft_request_set_trace_id (WeftRequest *req, const char *trace_id)
+{
+  req->trace_id = trace_id != NULL ? weft_request_strdup (req, trace_id) : NULL;
+}

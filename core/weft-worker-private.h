@@ -75,6 +75,7 @@ struct _WeftWorker {
   gint               n_conns;       /* atomic: read by the main thread */
   gint64             now_ms;        /* monotonic, refreshed per batch */
   gint64             now_us;
+  gint64             wall_offset_us; /* wall clock minus monotonic, per batch */
   guint64            rng[2];
   gboolean           draining;
   gsize              released;      /* bytes freed since the last trim */

@@ -229,6 +229,7 @@ weft_worker_update_clock (WeftWorker *w)
 {
   w->now_us = g_get_monotonic_time ();
   w->now_ms = w->now_us / 1000;
+  w->wall_offset_us = g_get_real_time () - w->now_us;
 }
 
 static void

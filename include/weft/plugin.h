@@ -23,7 +23,7 @@ G_BEGIN_DECLS
  * callback signature changes. The loader refuses a plugin whose descriptor
  * carries another version and says which plugin to rebuild.
  */
-#define WEFT_PLUGIN_ABI_VERSION 3
+#define WEFT_PLUGIN_ABI_VERSION 4
 
 /**
  * WEFT_PLUGIN_ENTRY_SYMBOL:
@@ -238,6 +238,83 @@ void            weft_request_set_route_name    (WeftRequest *req, const char *na
  * lives as long as the generation), such as "rbac-denied"; NULL = none */
 const char     *weft_request_get_error_reason  (WeftRequest *req);
 void            weft_request_set_error_reason  (WeftRequest *req, const char *token);
+
+/**
+ * WeftResponseFlags:
+ * @WEFT_RESPONSE_FLAG_NO_HEALTHY_UPSTREAM: UH, no endpoint was healthy
+ * @WEFT_RESPONSE_FLAG_UPSTREAM_CONNECT_FAILURE: UF, connecting failed
+ * @WEFT_RESPONSE_FLAG_UPSTREAM_OVERFLOW: UO, the upstream's request limit
+ * @WEFT_RESPONSE_FLAG_NO_ROUTE: NR, no route or upstream for the request
+ * @WEFT_RESPONSE_FLAG_RETRY_LIMIT_EXCEEDED: URX, retries did not help
+ * @WEFT_RESPONSE_FLAG_DOWNSTREAM_DISCONNECT: DC, the client went away first
+ * @WEFT_RESPONSE_FLAG_UPSTREAM_TIMEOUT: UT, no response head in time
+ * @WEFT_RESPONSE_FLAG_UPSTREAM_TERMINATION: UC, the upstream connection broke
+ * @WEFT_RESPONSE_FLAG_DELAY_INJECTED: DI, a fault delay held the request
+ * @WEFT_RESPONSE_FLAG_FAULT_INJECTED: FI, a fault answered the request
+ * @WEFT_RESPONSE_FLAG_RATE_LIMITED: RL, a rate limit refused it
+ * @WEFT_RESPONSE_FLAG_UNAUTHORIZED: UAEX, an authorization policy denied it
+ * @WEFT_RESPONSE_FLAG_RATE_LIMIT_SERVICE_ERROR: RLSE, the rate limit
+ *   service failed (and the limit fails closed)
+ * @WEFT_RESPONSE_FLAG_UPSTREAM_PROTOCOL_ERROR: UPE, the upstream's answer
+ *   was not valid HTTP
+ *
+ * Envoy's response flags: why an exchange did not end with a plain
+ * upstream answer. The core sets the upstream and downstream ones; a plugin
+ * that answers adds its own with weft_request_add_response_flags().
+ */
+typedef enum {
+  WEFT_RESPONSE_FLAG_NO_HEALTHY_UPSTREAM        = 1 << 0,
+  WEFT_RESPONSE_FLAG_UPSTREAM_CONNECT_FAILURE   = 1 << 1,
+  WEFT_RESPONSE_FLAG_UPSTREAM_OVERFLOW          = 1 << 2,
+  WEFT_RESPONSE_FLAG_NO_ROUTE                   = 1 << 3,
+  WEFT_RESPONSE_FLAG_RETRY_LIMIT_EXCEEDED       = 1 << 4,
+  WEFT_RESPONSE_FLAG_DOWNSTREAM_DISCONNECT      = 1 << 5,
+  WEFT_RESPONSE_FLAG_UPSTREAM_TIMEOUT           = 1 << 6,
+  WEFT_RESPONSE_FLAG_UPSTREAM_TERMINATION       = 1 << 7,
+  WEFT_RESPONSE_FLAG_DELAY_INJECTED             = 1 << 8,
+  WEFT_RESPONSE_FLAG_FAULT_INJECTED             = 1 << 9,
+  WEFT_RESPONSE_FLAG_RATE_LIMITED               = 1 << 10,
+  WEFT_RESPONSE_FLAG_UNAUTHORIZED               = 1 << 11,
+  WEFT_RESPONSE_FLAG_RATE_LIMIT_SERVICE_ERROR   = 1 << 12,
+  WEFT_RESPONSE_FLAG_UPSTREAM_PROTOCOL_ERROR    = 1 << 13,
+} WeftResponseFlags;
+
+/* the longest text weft_response_flags_format() writes, NUL included */
+#define WEFT_RESPONSE_FLAGS_MAX 64
+
+guint32         weft_request_get_response_flags (WeftRequest *req);
+void            weft_request_add_response_flags (WeftRequest *req, guint32 flags);
+/**
+ * weft_response_flags_format:
+ * @flags: #WeftResponseFlags bits
+ * @buf: (out): at least %WEFT_RESPONSE_FLAGS_MAX bytes
+ *
+ * Writes the flags as Envoy prints them: "UF,URX", or "-" for none, in
+ * Envoy's order.
+ *
+ * Returns: @buf
+ */
+const char     *weft_response_flags_format      (guint32 flags, char *buf);
+
+/* observing the exchange, for metrics, traces and logs (any phase; the
+ * byte counts and the upstream address are final in WEFT_PHASE_LOG) */
+
+/* when the request head arrived: wall clock, microseconds since the epoch */
+gint64          weft_request_get_start_time    (WeftRequest *req);
+/* microseconds since the request head arrived (monotonic) */
+gint64          weft_request_get_duration_us   (WeftRequest *req);
+/* "HTTP/1.1" or "HTTP/1.0" */
+const char     *weft_request_get_protocol      (WeftRequest *req);
+/* request bytes read from the client (head and body) and response bytes
+ * written to it (head and body) */
+guint64         weft_request_get_bytes_received (WeftRequest *req);
+guint64         weft_request_get_bytes_sent    (WeftRequest *req);
+/* the endpoint of the last try, "10.0.0.7:8080", or NULL when none was picked */
+const char     *weft_request_get_upstream_address (WeftRequest *req);
+/* the trace the request belongs to, 32 lowercase hex digits, set by a
+ * tracing plugin (copied) so access logs can print it; NULL = none */
+const char     *weft_request_get_trace_id      (WeftRequest *req);
+void            weft_request_set_trace_id      (WeftRequest *req, const char *trace_id);
 
 /**
  * WeftRequestCancelFunc:
@@ -669,6 +746,43 @@ typedef enum {
 void            weft_log           (WeftLogLevel level, const char *domain,
                                     const char *format, ...) G_GNUC_PRINTF (3, 4);
 
+/**
+ * WeftConnEvent:
+ * @WEFT_CONN_OPENED: a client connection was accepted
+ * @WEFT_CONN_CLOSED: it closed; the byte counts are final
+ */
+typedef enum {
+  WEFT_CONN_OPENED,
+  WEFT_CONN_CLOSED,
+} WeftConnEvent;
+
+/**
+ * WeftConnInfo:
+ * @peer_ip: the client's address as text
+ * @peer_identity: (nullable): the verified SPIFFE ID of the client
+ * @listener_name: the listener that accepted it
+ * @direction: the listener's direction
+ * @bytes_received: bytes read from the client so far
+ * @bytes_sent: bytes written to the client so far
+ * @duration_us: microseconds since it was accepted
+ * @n_requests: requests it carried
+ *
+ * What a #WeftPluginDescriptor.connection_event callback is told.
+ */
+typedef struct {
+  const char    *peer_ip;
+  const char    *peer_identity;
+  const char    *listener_name;
+  WeftDirection  direction;
+  guint64        bytes_received;
+  guint64        bytes_sent;
+  gint64         duration_us;
+  guint          n_requests;
+} WeftConnInfo;
+
+typedef void (*WeftConnEventFunc) (gpointer instance, gpointer worker_data, WeftConnEvent event,
+                                   const WeftConnInfo *info);
+
 typedef WeftHookResult (*WeftHookFunc) (WeftRequest *req, gpointer instance, gpointer worker_data);
 
 /**
@@ -698,6 +812,11 @@ typedef WeftHookResult (*WeftHookFunc) (WeftRequest *req, gpointer instance, gpo
  * @hooks: one hook per #WeftPhase, each (nullable). A hook runs on a worker
  *   thread and must not block: no DNS, no file I/O, no lock held across I/O.
  *   @worker_data is what @worker_init returned for that worker.
+ * @connection_event: (nullable): told when a client connection of a
+ *   listener running the plugin opens and closes, on the worker's thread.
+ *   Both go to the listener's instance in the configuration live at that
+ *   moment, so after a reload a close may reach another instance than the
+ *   open did (and none when the listener was removed).
  *
  * Everything a plugin tells weft. Unused callbacks are NULL.
  */
@@ -722,9 +841,10 @@ typedef struct {
   void     (*worker_fini)         (gpointer config, gpointer worker_data);
 
   WeftHookFunc   hooks[WEFT_PHASE_COUNT];
+  WeftConnEventFunc connection_event;
 
   /*< private >*/
-  gpointer       reserved[8];
+  gpointer       reserved[7];
 } WeftPluginDescriptor;
 
 typedef const WeftPluginDescriptor *(*WeftPluginGetDescriptorFunc) (void);

@@ -260,6 +260,7 @@ weft_acl_deny (WeftRequest *req, const WeftAclEvent *ev, const WeftAclDecision *
   weft_acl_series_add (d->policy != NULL ? d->policy->denied : ev->acl->not_allowed[0]);
   weft_acl_log (ev, "denied", d->policy, d->rule);
   weft_request_set_error_reason (req, "rbac-denied");
+  weft_request_add_response_flags (req, WEFT_RESPONSE_FLAG_UNAUTHORIZED);
   weft_request_respond (req, 403, "text/plain", weft_acl_denied_body,
                         sizeof weft_acl_denied_body - 1);
   return WEFT_HOOK_RESPOND;

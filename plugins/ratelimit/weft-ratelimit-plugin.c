@@ -135,6 +135,7 @@ weft_rate_refuse (WeftRequest *req, WeftRateWorker *w, const WeftRateLimit *limi
   g_snprintf (w->key, sizeof w->key, "\"%s\";r=0;t=%" G_GUINT64_FORMAT, limit->name, wait_s);
   weft_request_add_response_header (req, "ratelimit", w->key);
   weft_request_set_error_reason (req, "rate_limited");
+  weft_request_add_response_flags (req, WEFT_RESPONSE_FLAG_RATE_LIMITED);
   weft_request_respond (req, 429, "text/plain", "429 Too Many Requests: rate_limited\n", -1);
   return WEFT_HOOK_RESPOND;
 }
@@ -151,6 +152,7 @@ weft_rate_unavailable (WeftRequest *req, const WeftRateConfig *config, const Wef
   weft_metric_series_add (limit->failed_closed, 1);
   weft_request_add_response_header (req, "retry-after", "1");
   weft_request_set_error_reason (req, "ratelimit_unavailable");
+  weft_request_add_response_flags (req, WEFT_RESPONSE_FLAG_RATE_LIMIT_SERVICE_ERROR);
   weft_request_respond (req, 503, "text/plain",
                         "503 Service Unavailable: ratelimit_unavailable\n", -1);
   return WEFT_HOOK_RESPOND;

@@ -524,6 +524,7 @@ weft_router_route (WeftRequest *req, gpointer data, gpointer worker_data)
     {
       if (inst->fallback == WEFT_ROUTER_FALLBACK_DEFAULT && inst->has_default)
         return WEFT_HOOK_CONTINUE;
+      weft_request_add_response_flags (req, WEFT_RESPONSE_FLAG_NO_ROUTE);
       return weft_router_fail (req, w, 404, "no_route");
     }
   a = rule->action;
@@ -531,9 +532,15 @@ weft_router_route (WeftRequest *req, gpointer data, gpointer worker_data)
   weft_request_set_route_name (req, a->name);
   /* the core holds a delayed request before a local answer too */
   if (a->delay_ms > 0 && weft_router_roll (req, a->delay_percent))
-    weft_request_set_delay (req, a->delay_ms);
+    {
+      weft_request_set_delay (req, a->delay_ms);
+      weft_request_add_response_flags (req, WEFT_RESPONSE_FLAG_DELAY_INJECTED);
+    }
   if (weft_router_roll (req, a->abort_percent))
-    return weft_router_fail (req, w, a->abort_status, "fault_abort");
+    {
+      weft_request_add_response_flags (req, WEFT_RESPONSE_FLAG_FAULT_INJECTED);
+      return weft_router_fail (req, w, a->abort_status, "fault_abort");
+    }
   if (a->direct_status != 0)
     return weft_router_direct (req, a);
   if (a->has_redirect)
