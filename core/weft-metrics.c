@@ -141,8 +141,8 @@ weft_metrics_register (WeftMetricType type, const char *name, const char *help,
 }
 
 
-WeftMetricSeries *
-weft_metric_get_series (WeftMetric *metric, const char *const *label_values)
+static WeftMetricSeries *
+weft_metric_lookup (WeftMetric *metric, const char *const *label_values, guint max_series)
 {
   g_autoptr(GString) key = g_string_new (NULL);
   WeftMetricSeries *series;
@@ -157,7 +157,7 @@ weft_metric_get_series (WeftMetric *metric, const char *const *label_values)
     }
   g_mutex_lock (&weft_metrics_lock);
   series = g_hash_table_lookup (metric->by_key, key->str);
-  if (series == NULL)
+  if (series == NULL && metric->series->len < max_series)
     {
       series = g_new0 (WeftMetricSeries, 1);
       series->metric = metric;
@@ -172,6 +172,18 @@ weft_metric_get_series (WeftMetric *metric, const char *const *label_values)
     }
   g_mutex_unlock (&weft_metrics_lock);
   return series;
+}
+
+WeftMetricSeries *
+weft_metric_get_series (WeftMetric *metric, const char *const *label_values)
+{
+  return weft_metric_lookup (metric, label_values, G_MAXUINT);
+}
+
+WeftMetricSeries *
+weft_metric_try_series (WeftMetric *metric, const char *const *label_values, guint max_series)
+{
+  return weft_metric_lookup (metric, label_values, max_series);
 }
 
 static inline gint64 *

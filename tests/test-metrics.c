@@ -34,6 +34,24 @@ test_counter_and_labels (void)
   g_assert_nonnull (strstr (out->str, "t_requests_total{listener=\"b\\\"q\"} 1\n"));
 }
 
+/* request-made labels cannot grow a family past its bound */
+static void
+test_bounded_series (void)
+{
+  static const char *const labels[] = { "code", NULL };
+  WeftMetric *m = weft_metrics_register (WEFT_METRIC_COUNTER, "t_bounded_total", "Bounded.",
+                                         labels, NULL, 0);
+  WeftMetricSeries *a = weft_metric_try_series (m, (const char *const[]) { "200", NULL }, 2);
+  WeftMetricSeries *b = weft_metric_try_series (m, (const char *const[]) { "404", NULL }, 2);
+
+  g_assert_nonnull (a);
+  g_assert_nonnull (b);
+  g_assert_null (weft_metric_try_series (m, (const char *const[]) { "500", NULL }, 2));
+  /* an existing combination is always found */
+  g_assert_true (weft_metric_try_series (m, (const char *const[]) { "200", NULL }, 2) == a);
+  g_assert_true (weft_metric_try_series (m, (const char *const[]) { "404", NULL }, 1) == b);
+}
+
 static void
 test_histogram (void)
 {
@@ -74,6 +92,7 @@ main (int argc, char **argv)
   weft_metrics_init (2);
   g_test_add_func ("/metrics/counter-and-labels", test_counter_and_labels);
   g_test_add_func ("/metrics/histogram", test_histogram);
+  g_test_add_func ("/metrics/bounded-series", test_bounded_series);
   g_test_add_func ("/metrics/gauge-set", test_gauge_set);
   return g_test_run ();
 }

@@ -520,6 +520,11 @@ typedef struct _WeftMetricSeries WeftMetricSeries;
  * first time a combination is seen, then is lock-free. Resolve series at
  * config time where the labels are known then. */
 WeftMetricSeries *weft_metric_get_series (WeftMetric *metric, const char *const *label_values);
+/* like weft_metric_get_series(), but when the combination is new and the
+ * family holds @max_series series already, creates nothing and returns NULL:
+ * labels that come from requests cannot grow a family without bound */
+WeftMetricSeries *weft_metric_try_series (WeftMetric *metric, const char *const *label_values,
+                                          guint max_series);
 void              weft_metric_series_add     (WeftMetricSeries *series, gint64 delta);
 void              weft_metric_series_observe (WeftMetricSeries *series, double value);
 
