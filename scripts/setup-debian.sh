@@ -16,7 +16,7 @@ PACKAGES=(
   # tests and demo
   python3 curl inotify-tools locales procps iproute2 iptables
   systemd            # systemd-analyze, for the unit-file check
-  prometheus         # promtool, which checks /metrics (installed without recommends)
+  prometheus         # promtool and the Prometheus server the metrics test scrapes with
   make               # the out-of-tree plugin example is built with make
   redis-server       # global rate limits: the tests start their own redis-server
   # benchmarks
