@@ -9,9 +9,12 @@
 #                      ROUTER=1 (also weft with the router plugin and one rule)
 #                      POLICY=1 (also weft with the ratelimit and acl plugins,
 #                                3 limits and 3 ACL rules)
+#                      OBS=1 (also weft with metrics + tracing at 1% sampling,
+#                                and that plus the access log to a file)
 #                      TARGETS="weft weftpolicy" (measure only these, in this
 #                                rotation; default: weft nginx haproxy, then
-#                                weftrouter, weftpolicy and backend as enabled)
+#                                weftrouter, weftpolicy, weftobs, weftobslog and
+#                                backend as enabled)
 #                      BUILD_DIR=bench/.build-release
 set -euo pipefail
 
@@ -24,6 +27,7 @@ RUNS=${RUNS:-3}            # every reported number is the median over RUNS runs
 BASELINE=${BASELINE:-1}
 ROUTER=${ROUTER:-1}
 POLICY=${POLICY:-1}
+OBS=${OBS:-1}
 PORT_BASE=${PORT_BASE:-18080}
 TARGETS=${TARGETS:-}
 
@@ -36,6 +40,12 @@ PORT_WEFTROUTER=$((PORT_BASE + 4))
 PORT_WEFTROUTER_ADMIN=$((PORT_BASE + 21))
 PORT_WEFTPOLICY=$((PORT_BASE + 5))
 PORT_WEFTPOLICY_ADMIN=$((PORT_BASE + 22))
+PORT_WEFTOBS=$((PORT_BASE + 6))
+PORT_WEFTOBS_ADMIN=$((PORT_BASE + 23))
+PORT_WEFTOBSLOG=$((PORT_BASE + 7))
+PORT_WEFTOBSLOG_ADMIN=$((PORT_BASE + 24))
+PORT_OTLP=$((PORT_BASE + 25))   # a sink that takes the span exports
+OBS_SAMPLING=1                  # tracing sampling, percent
 POLICY_RULES=3   # limits in the ratelimit settings, and rules in the acl settings, below
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -174,7 +184,7 @@ foreign_pct() {  # foreign_pct "<snap before>" "<snap after>" -> % of all cores 
 
 # ---------------------------------------------------------------- configs
 write_configs() {
-  mkdir -p "$WORK"/{backend,nginx,haproxy,weft,weftrouter,weftpolicy}
+  mkdir -p "$WORK"/{backend,nginx,haproxy,weft,weftrouter,weftpolicy,weftobs,weftobslog,otlp}
   # backend: nginx, 1 worker, fixed 19-byte body, no logging, unlimited keep-alive
   cat >"$WORK/backend/nginx.conf" <<EOF
 worker_processes 1;
@@ -320,6 +330,58 @@ acl:
         - name: other
           from: [{source: {ipBlocks: [10.0.0.0/8]}}]
 EOF
+  # weft with the observability plugins: Istio metrics, and tracing at
+  # $OBS_SAMPLING% exporting OTLP/HTTP to a local sink; weftobslog adds the
+  # JSON access log, written to a file
+  local obs
+  for obs in weftobs weftobslog; do
+    local port=$PORT_WEFTOBS admin=$PORT_WEFTOBS_ADMIN plugins="metrics, tracing" extra=""
+    if [[ $obs == weftobslog ]]; then
+      port=$PORT_WEFTOBSLOG admin=$PORT_WEFTOBSLOG_ADMIN plugins="metrics, tracing, accesslog"
+      extra="accesslog: {path: $WORK/weftobslog/access.log}"
+    fi
+    cat >"$WORK/$obs/weft.yaml" <<EOF
+admin:
+  address: 127.0.0.1:$admin
+workers: 1
+plugin_dirs: [$BUILD_DIR/plugins]
+node: {workload: bench-v1, namespace: bench, service: bench, labels: {app: bench, version: v1}}
+listeners:
+  - name: inbound
+    address: 127.0.0.1:$port
+    upstream: backend
+    plugins: [$plugins]
+upstreams:
+  - name: backend
+    endpoints: [127.0.0.1:$PORT_BACKEND]
+tracing:
+  sampling: $OBS_SAMPLING
+  endpoint: http://127.0.0.1:$PORT_OTLP/v1/traces
+$extra
+EOF
+  done
+}
+
+# a collector stand-in: answers every export with 200 and counts the bytes
+start_otlp_sink() {
+  cat >"$WORK/otlp/sink.py" <<'EOF'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        n = int(self.headers.get("content-length", 0))
+        self.rfile.read(n)
+        with open(sys.argv[2], "a") as fh:
+            fh.write(f"{n}\n")
+        self.send_response(200)
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+EOF
+  start "$WORK/otlp/out.log" python3 "$WORK/otlp/sink.py" "$PORT_OTLP" "$WORK/otlp/posts"
+  OTLP_PID=$START_PID
 }
 
 WEFT_BIN=""
@@ -349,6 +411,13 @@ start_target() {  # name -> START_PID, TARGET_PORT
       code=$(curl -s -o "$WORK/weftpolicy/check.body" -w '%{http_code}' --max-time 2 "http://127.0.0.1:$PORT_WEFTPOLICY/" || true)
       [[ $code == 200 ]] ||
         die "weft with the policy plugins answers ${code:-nothing}, not 200, to GET /: $(cat "$WORK/weftpolicy/check.body" 2>/dev/null); log: $(cat "$WORK/weftpolicy/out.log")" ;;
+    weftobs|weftobslog)
+      local port=$PORT_WEFTOBS admin=$PORT_WEFTOBS_ADMIN
+      [[ $1 == weftobslog ]] && port=$PORT_WEFTOBSLOG admin=$PORT_WEFTOBSLOG_ADMIN
+      start "$WORK/$1/out.log" "$WEFT_BIN" --config "$WORK/$1/weft.yaml" --log-level warning
+      TARGET_PORT=$port
+      wait_http_200 "http://127.0.0.1:$admin/ready" "$START_PID" ||
+        die "$1 did not become ready; log: $(cat "$WORK/$1/out.log")" ;;
     weft)
       start "$WORK/weft/out.log" "$WEFT_BIN" --config "$WORK/weft/weft.yaml" --log-level warning
       TARGET_PORT=$PORT_WEFT
@@ -449,23 +518,27 @@ main() {
   if [[ -n $TARGETS ]]; then
     read -r -a TARGET_LIST <<<"$TARGETS"
     for t in "${TARGET_LIST[@]}"; do
-      [[ $t =~ ^(weft|nginx|haproxy|weftrouter|weftpolicy|backend)$ ]] ||
-        die "unknown target '$t' in TARGETS (weft nginx haproxy weftrouter weftpolicy backend)"
+      [[ $t =~ ^(weft|nginx|haproxy|weftrouter|weftpolicy|weftobs|weftobslog|backend)$ ]] ||
+        die "unknown target '$t' in TARGETS (weft nginx haproxy weftrouter weftpolicy weftobs weftobslog backend)"
     done
   else
     TARGET_LIST=(weft nginx haproxy)
     ((ROUTER)) && TARGET_LIST+=(weftrouter)
     ((POLICY)) && TARGET_LIST+=(weftpolicy)
+    ((OBS)) && TARGET_LIST+=(weftobs weftobslog)
     ((BASELINE)) && TARGET_LIST+=(backend)
   fi
   local ninja_targets=(core/weft)
   has weftrouter && ninja_targets+=(plugins/router/router.so)
   has weftpolicy && ninja_targets+=(plugins/ratelimit/ratelimit.so plugins/acl/acl.so)
+  { has weftobs || has weftobslog; } &&
+    ninja_targets+=(plugins/metrics/metrics.so plugins/tracing/tracing.so plugins/accesslog/accesslog.so)
   ninja -C "$BUILD_DIR" "${ninja_targets[@]}" >/dev/null
   WEFT_BIN=$BUILD_DIR/core/weft
 
   for p in "$PORT_BACKEND" "$PORT_NGINX" "$PORT_HAPROXY" "$PORT_WEFT" "$PORT_WEFT_ADMIN" \
-           "$PORT_WEFTROUTER" "$PORT_WEFTROUTER_ADMIN" "$PORT_WEFTPOLICY" "$PORT_WEFTPOLICY_ADMIN"; do
+           "$PORT_WEFTROUTER" "$PORT_WEFTROUTER_ADMIN" "$PORT_WEFTPOLICY" "$PORT_WEFTPOLICY_ADMIN" \
+           "$PORT_WEFTOBS" "$PORT_WEFTOBS_ADMIN" "$PORT_WEFTOBSLOG" "$PORT_WEFTOBSLOG_ADMIN" "$PORT_OTLP"; do
     port_free "$p" || die "port $p is in use; set PORT_BASE to another base"
   done
 
@@ -477,6 +550,7 @@ main() {
   start "$WORK/backend/out.log" nginx -p "$WORK/backend" -e "$WORK/backend/error.log" -c "$WORK/backend/nginx.conf"
   BACKEND_PID=$START_PID
   wait_http_200 "http://127.0.0.1:$PORT_BACKEND/" "$BACKEND_PID" || die "backend did not start: $(cat "$WORK/backend/out.log")"
+  if has weftobs || has weftobslog; then start_otlp_sink; fi
 
   local targets=("${TARGET_LIST[@]}") order run i n
   n=${#targets[@]}
@@ -507,7 +581,7 @@ report() {
   mkdir -p "$BENCH_DIR/results"
 
   declare -A M
-  for t in weft nginx haproxy backend weftrouter weftpolicy; do
+  for t in weft nginx haproxy backend weftrouter weftpolicy weftobs weftobslog; do
     for m in rps p50 p99 cpu_us cpu_us_c1 rss_idle anon_idle pss_idle rss_load anon_load upconns; do
       M[$t:$m]=$(median "${R[$t:$m]:-}")
     done
@@ -542,6 +616,14 @@ report() {
       t=weftpolicy
       echo "| weft + ratelimit + acl, $POLICY_RULES rules each | 1 ($(median "${R[$t:threads]}") threads) | ${M[$t:rps]} | ${M[$t:p50]} | ${M[$t:p99]} | ${M[$t:cpu_us]} | ${M[$t:cpu_us_c1]} | $(fmt_mib "${M[$t:rss_idle]}") | $(fmt_mib "${M[$t:anon_idle]}") | $(fmt_mib "${M[$t:pss_idle]}") | $(fmt_mib "${M[$t:rss_load]}") | $(fmt_mib "${M[$t:anon_load]}") | $(( $(sumv "${R[$t:errors64]}") + $(sumv "${R[$t:errors1]}") )) |"
     fi
+    if has weftobs; then
+      t=weftobs
+      echo "| weft + metrics + tracing at $OBS_SAMPLING% | 1 ($(median "${R[$t:threads]}") threads) | ${M[$t:rps]} | ${M[$t:p50]} | ${M[$t:p99]} | ${M[$t:cpu_us]} | ${M[$t:cpu_us_c1]} | $(fmt_mib "${M[$t:rss_idle]}") | $(fmt_mib "${M[$t:anon_idle]}") | $(fmt_mib "${M[$t:pss_idle]}") | $(fmt_mib "${M[$t:rss_load]}") | $(fmt_mib "${M[$t:anon_load]}") | $(( $(sumv "${R[$t:errors64]}") + $(sumv "${R[$t:errors1]}") )) |"
+    fi
+    if has weftobslog; then
+      t=weftobslog
+      echo "| weft + metrics + tracing at $OBS_SAMPLING% + access log to a file | 1 ($(median "${R[$t:threads]}") threads) | ${M[$t:rps]} | ${M[$t:p50]} | ${M[$t:p99]} | ${M[$t:cpu_us]} | ${M[$t:cpu_us_c1]} | $(fmt_mib "${M[$t:rss_idle]}") | $(fmt_mib "${M[$t:anon_idle]}") | $(fmt_mib "${M[$t:pss_idle]}") | $(fmt_mib "${M[$t:rss_load]}") | $(fmt_mib "${M[$t:anon_load]}") | $(( $(sumv "${R[$t:errors64]}") + $(sumv "${R[$t:errors1]}") )) |"
+    fi
     if has backend; then
       echo "| *backend direct, no proxy* | – | ${M[backend:rps]} | ${M[backend:p50]} | ${M[backend:p99]} | – | – | – | – | – | – | – | $(( $(sumv "${R[backend:errors64]}") + $(sumv "${R[backend:errors1]}") )) |"
     fi
@@ -574,9 +656,17 @@ report() {
       awk -v r="${M[weftpolicy:cpu_us]}" -v w="${M[weft:cpu_us]}" -v n="$POLICY_RULES" 'BEGIN{x=r/w; printf "- ACL + rate limiter on (%d rules each): CPU per request <= 1.05x plain weft: %.3fx -> %s\n", n, x, (x <= 1.05 ? "met" : sprintf("MISSED by %.1f%%", (x / 1.05 - 1) * 100))}'
       awk -v r="${M[weftpolicy:cpu_us_c1]}" -v w="${M[weft:cpu_us_c1]}" -v n="$POLICY_RULES" 'BEGIN{printf "- ACL + rate limiter on (%d rules each), at 1 connection: %.3fx plain weft CPU per request\n", n, r/w}'
     fi
+    if has weft && has weftobs; then
+      awk -v r="${M[weftobs:cpu_us]}" -v w="${M[weft:cpu_us]}" -v s="$OBS_SAMPLING" 'BEGIN{x=r/w; printf "- metrics + tracing at %s%% sampling: CPU per request <= 1.08x plain weft: %.3fx -> %s\n", s, x, (x <= 1.08 ? "met" : sprintf("MISSED by %.1f%%", (x / 1.08 - 1) * 100))}'
+      awk -v r="${M[weftobs:cpu_us_c1]}" -v w="${M[weft:cpu_us_c1]}" 'BEGIN{printf "- metrics + tracing, at 1 connection: %.3fx plain weft CPU per request\n", r/w}'
+    fi
+    if has weftobs && has weftobslog; then
+      awk -v r="${M[weftobslog:cpu_us]}" -v w="${M[weftobs:cpu_us]}" 'BEGIN{x=r/w; printf "- access log to a file on top: CPU per request <= 1.10x metrics + tracing: %.3fx -> %s\n", x, (x <= 1.10 ? "met" : sprintf("MISSED by %.1f%%", (x / 1.10 - 1) * 100))}'
+      awk -v r="${M[weftobslog:cpu_us_c1]}" -v w="${M[weftobs:cpu_us_c1]}" 'BEGIN{printf "- access log on top, at 1 connection: %.3fx metrics + tracing CPU per request\n", r/w}'
+    fi
     echo
     echo "Backend connections opened during each measured 64-connection run (keep-alive check: a number far below the request count means the proxy reuses its backend connections; HAProxy's default \`http-reuse safe\` gives each new client connection its own backend connection, hence 65):"
-    for t in weft nginx haproxy weftrouter weftpolicy; do
+    for t in weft nginx haproxy weftrouter weftpolicy weftobs weftobslog; do
       if has "$t"; then echo "- $t: ${R[$t:upconns]}"; fi
     done
     echo
