@@ -1,0 +1,485 @@
+/* weft-tracing-encode.c: span records as OTLP/HTTP JSON or Zipkin v2 JSON
+ *
+ * Hand-written JSON into one reused GString: the main thread encodes a
+ * batch without building a tree. Attributes follow the OpenTelemetry HTTP
+ * semantic conventions; the Zipkin encoding maps them to tags the way the
+ * OpenTelemetry Zipkin exporter does.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "weft-tracing-span-private.h"
+
+#include <string.h>
+#include <weft/plugin.h>
+
+#define WEFT_TRACING_SCOPE_VERSION "0.1.0"
+
+/* responses that mean the upstream exchange itself failed */
+#define WEFT_SPAN_UPSTREAM_FAILURE_FLAGS \
+  (WEFT_RESPONSE_FLAG_NO_HEALTHY_UPSTREAM | WEFT_RESPONSE_FLAG_UPSTREAM_CONNECT_FAILURE | \
+   WEFT_RESPONSE_FLAG_UPSTREAM_OVERFLOW | WEFT_RESPONSE_FLAG_NO_ROUTE | \
+   WEFT_RESPONSE_FLAG_RETRY_LIMIT_EXCEEDED | WEFT_RESPONSE_FLAG_UPSTREAM_TIMEOUT | \
+   WEFT_RESPONSE_FLAG_UPSTREAM_TERMINATION | WEFT_RESPONSE_FLAG_UPSTREAM_PROTOCOL_ERROR)
+
+void
+weft_span_copy (char *dst, gsize size, const char *src)
+{
+  gsize n = src != NULL ? strnlen (src, size - 1) : 0;
+
+  memcpy (dst, src != NULL ? src : "", n);
+  dst[n] = '\0';
+}
+
+/**
+ * weft_span_error_message:
+ * @rec: a span
+ * @buf: (out): room for a message made up here
+ * @size: size of @buf
+ *
+ * A SERVER span fails on a 5xx answer. A CLIENT span fails on any status
+ * from 400 on, on no answer at all, and when the upstream exchange failed
+ * (UF, UH, UT, URX and the like).
+ *
+ * Returns: (nullable): the status message of a failed span, NULL when the
+ *   status is unset
+ */
+const char *
+weft_span_error_message (const WeftSpanRecord *rec, char *buf, gsize size)
+{
+  gboolean failed;
+
+  if (rec->kind == WEFT_SPAN_KIND_SERVER)
+    failed = rec->status >= 500;
+  else
+    failed = rec->status >= 400 || rec->status == 0 ||
+             (rec->response_flags & WEFT_SPAN_UPSTREAM_FAILURE_FLAGS) != 0;
+  if (!failed)
+    return NULL;
+  if (rec->error_reason[0] != '\0')
+    return rec->error_reason;
+  if (rec->response_flags != 0)
+    {
+      char flags[WEFT_RESPONSE_FLAGS_MAX];
+      g_strlcpy (buf, weft_response_flags_format (rec->response_flags, flags), size);
+    }
+  else if (rec->status != 0)
+    g_snprintf (buf, size, "HTTP %u", rec->status);
+  else
+    g_strlcpy (buf, "no response", size);
+  return buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON                                                                 */
+/* ------------------------------------------------------------------ */
+
+static void
+weft_json_escape_ascii (GString *out, guchar c)
+{
+  static const char hex[] = "0123456789abcdef";
+
+  switch (c)
+    {
+    case '"':  g_string_append (out, "\\\""); break;
+    case '\\': g_string_append (out, "\\\\"); break;
+    case '\n': g_string_append (out, "\\n"); break;
+    case '\r': g_string_append (out, "\\r"); break;
+    case '\t': g_string_append (out, "\\t"); break;
+    case '\b': g_string_append (out, "\\b"); break;
+    case '\f': g_string_append (out, "\\f"); break;
+    default:
+      if (c < 0x20 || c == 0x7f)
+        {
+          g_string_append (out, "\\u00");
+          g_string_append_c (out, hex[c >> 4]);
+          g_string_append_c (out, hex[c & 0xf]);
+        }
+      else
+        g_string_append_c (out, (char) c);
+    }
+}
+
+void
+weft_json_append_string (GString *out, const char *s, gssize len)
+{
+  const char *end = s + (len < 0 ? strlen (s) : (gsize) len);
+
+  g_string_append_c (out, '"');
+  while (s < end)
+    {
+      gunichar ch;
+      if ((guchar) *s < 0x80)
+        {
+          weft_json_escape_ascii (out, (guchar) *s++);
+          continue;
+        }
+      ch = g_utf8_get_char_validated (s, end - s);
+      if (ch == (gunichar) -1 || ch == (gunichar) -2)
+        {
+          /* not UTF-8 (or cut in the middle of a character) */
+          g_string_append (out, "\\ufffd");
+          s++;
+          continue;
+        }
+      g_string_append_len (out, s, g_utf8_next_char (s) - s);
+      s = g_utf8_next_char (s);
+    }
+  g_string_append_c (out, '"');
+}
+
+static void
+weft_json_key (GString *out, const char *key)
+{
+  g_string_append_c (out, '"');
+  g_string_append (out, key);
+  g_string_append (out, "\":");
+}
+
+/* ------------------------------------------------------------------ */
+/* attributes                                                           */
+/* ------------------------------------------------------------------ */
+
+typedef struct {
+  WeftSpanEncoder *enc;
+  guint            n;
+} WeftAttrList;
+
+static void
+weft_attr_start (WeftAttrList *list, const char *key)
+{
+  GString *out = list->enc->out;
+
+  if (list->n++ > 0)
+    g_string_append_c (out, ',');
+  if (list->enc->format == WEFT_TRACE_FORMAT_OTLP)
+    {
+      g_string_append (out, "{\"key\":");
+      weft_json_append_string (out, key, -1);
+      g_string_append (out, ",\"value\":");
+    }
+  else
+    {
+      weft_json_append_string (out, key, -1);
+      g_string_append_c (out, ':');
+    }
+}
+
+static void
+weft_attr_str (WeftAttrList *list, const char *key, const char *value, gssize len)
+{
+  GString *out = list->enc->out;
+
+  weft_attr_start (list, key);
+  if (list->enc->format == WEFT_TRACE_FORMAT_OTLP)
+    g_string_append (out, "{\"stringValue\":");
+  weft_json_append_string (out, value, len);
+  if (list->enc->format == WEFT_TRACE_FORMAT_OTLP)
+    g_string_append (out, "}}");
+}
+
+/* OTLP JSON carries int64 as a decimal string; Zipkin tags are strings */
+static void
+weft_attr_int (WeftAttrList *list, const char *key, gint64 value)
+{
+  GString *out = list->enc->out;
+
+  weft_attr_start (list, key);
+  if (list->enc->format == WEFT_TRACE_FORMAT_OTLP)
+    g_string_append_printf (out, "{\"intValue\":\"%" G_GINT64_FORMAT "\"}}", value);
+  else
+    g_string_append_printf (out, "\"%" G_GINT64_FORMAT "\"", value);
+}
+
+/**
+ * weft_span_split_host_port:
+ * @text: "host", "host:port", "[v6]" or "[v6]:port"
+ * @host_len: (out): length of the host, brackets left out
+ * @port: (out): the port, 0 when none
+ *
+ * Returns: where the host starts in @text
+ */
+static const char *
+weft_span_split_host_port (const char *text, gsize *host_len, guint *port)
+{
+  const char *colon;
+  const char *close;
+
+  *port = 0;
+  if (text[0] == '[' && (close = strchr (text, ']')) != NULL)
+    {
+      *host_len = close - text - 1;
+      if (close[1] == ':')
+        *port = (guint) g_ascii_strtoull (close + 2, NULL, 10);
+      return text + 1;
+    }
+  colon = strrchr (text, ':');
+  if (colon == NULL || strchr (text, ':') != colon)
+    {
+      /* no port, or an IPv6 literal without brackets */
+      *host_len = strlen (text);
+      return text;
+    }
+  *host_len = colon - text;
+  *port = (guint) g_ascii_strtoull (colon + 1, NULL, 10);
+  return text;
+}
+
+static gboolean
+weft_span_method_known (const char *method)
+{
+  static const char *const known[] = {
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", NULL
+  };
+
+  return g_strv_contains (known, method);
+}
+
+static void
+weft_span_url_attrs (WeftAttrList *list, const WeftSpanRecord *rec)
+{
+  const char *query = strchr (rec->target, '?');
+  gsize host_len;
+  guint port;
+  const char *host;
+
+  if (weft_span_method_known (rec->method))
+    weft_attr_str (list, "http.request.method", rec->method, -1);
+  else
+    {
+      weft_attr_str (list, "http.request.method", "_OTHER", -1);
+      weft_attr_str (list, "http.request.method_original", rec->method, -1);
+    }
+  weft_attr_str (list, "url.path", rec->target,
+                 query != NULL ? query - rec->target : (gssize) strlen (rec->target));
+  if (query != NULL)
+    weft_attr_str (list, "url.query", query + 1, -1);
+  weft_attr_str (list, "url.scheme", "http", -1);
+  if (rec->authority[0] == '\0')
+    return;
+  host = weft_span_split_host_port (rec->authority, &host_len, &port);
+  weft_attr_str (list, "server.address", host, host_len);
+  if (port != 0)
+    weft_attr_int (list, "server.port", port);
+}
+
+static void
+weft_span_peer_attrs (WeftAttrList *list, const WeftSpanRecord *rec)
+{
+  gsize host_len;
+  guint port;
+  const char *host;
+
+  if (rec->peer[0] == '\0')
+    return;
+  if (rec->kind == WEFT_SPAN_KIND_SERVER)
+    {
+      weft_attr_str (list, "client.address", rec->peer, -1);
+      return;
+    }
+  host = weft_span_split_host_port (rec->peer, &host_len, &port);
+  weft_attr_str (list, "network.peer.address", host, host_len);
+  if (port != 0)
+    weft_attr_int (list, "network.peer.port", port);
+}
+
+static void
+weft_span_attrs (WeftSpanEncoder *enc, const WeftSpanRecord *rec, const char *error)
+{
+  WeftAttrList list = { enc, 0 };
+
+  weft_span_url_attrs (&list, rec);
+  weft_attr_str (&list, "network.protocol.version", rec->http_minor == 0 ? "1.0" : "1.1", -1);
+  if (rec->status != 0)
+    weft_attr_int (&list, "http.response.status_code", rec->status);
+  if (rec->user_agent[0] != '\0')
+    weft_attr_str (&list, "user_agent.original", rec->user_agent, -1);
+  weft_span_peer_attrs (&list, rec);
+  if (rec->route[0] != '\0')
+    weft_attr_str (&list, "weft.route", rec->route, -1);
+  if (rec->response_flags != 0)
+    weft_attr_str (&list, "weft.response_flags",
+                   weft_response_flags_format (rec->response_flags, enc->flags_buf), -1);
+  if (rec->error_reason[0] != '\0')
+    weft_attr_str (&list, "weft.error_reason", rec->error_reason, -1);
+  if (error != NULL && rec->status >= 400 && rec->error_reason[0] == '\0')
+    weft_attr_int (&list, "error.type", rec->status);
+  else if (error != NULL)
+    weft_attr_str (&list, "error.type", error, -1);
+  if (rec->request_id[0] != '\0')
+    weft_attr_str (&list, "guid:x-request-id", rec->request_id, -1);
+  /* Zipkin has no status: the OpenTelemetry exporter's tags stand in */
+  if (enc->format == WEFT_TRACE_FORMAT_ZIPKIN && error != NULL)
+    {
+      weft_attr_str (&list, "otel.status_code", "ERROR", -1);
+      weft_attr_str (&list, "error", error, -1);
+    }
+}
+
+/* "GET", or "GET route" when a route was chosen; "HTTP" for an unknown
+ * method, as the semantic conventions name such spans */
+static void
+weft_span_name (GString *out, const WeftSpanRecord *rec)
+{
+  const char *method = weft_span_method_known (rec->method) ? rec->method : "HTTP";
+  char name[WEFT_SPAN_METHOD_MAX + WEFT_SPAN_ROUTE_MAX + 2];
+
+  if (rec->route[0] == '\0')
+    weft_json_append_string (out, method, -1);
+  else
+    {
+      g_snprintf (name, sizeof name, "%s %s", method, rec->route);
+      weft_json_append_string (out, name, -1);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* OTLP                                                                 */
+/* ------------------------------------------------------------------ */
+
+static void
+weft_otlp_resource (WeftSpanEncoder *enc, const WeftTraceResource *res)
+{
+  WeftAttrList list = { enc, 0 };
+
+  weft_attr_str (&list, "service.name", res->service_name, -1);
+  if (res->service_namespace != NULL)
+    weft_attr_str (&list, "service.namespace", res->service_namespace, -1);
+  if (res->service_version != NULL)
+    weft_attr_str (&list, "service.version", res->service_version, -1);
+  if (res->instance_id != NULL)
+    weft_attr_str (&list, "service.instance.id", res->instance_id, -1);
+  weft_attr_str (&list, "telemetry.sdk.name", "weft", -1);
+  weft_attr_str (&list, "telemetry.sdk.version", WEFT_TRACING_SCOPE_VERSION, -1);
+}
+
+static void
+weft_otlp_span (WeftSpanEncoder *enc, const WeftSpanRecord *rec)
+{
+  GString *out = enc->out;
+  char buf[WEFT_RESPONSE_FLAGS_MAX];
+  const char *error = weft_span_error_message (rec, buf, sizeof buf);
+
+  g_string_append_printf (out, "{\"traceId\":\"%s\",\"spanId\":\"%s\",", rec->trace_id,
+                          rec->span_id);
+  if (rec->parent_id[0] != '\0')
+    g_string_append_printf (out, "\"parentSpanId\":\"%s\",", rec->parent_id);
+  weft_json_key (out, "name");
+  weft_span_name (out, rec);
+  g_string_append_printf (out, ",\"kind\":%u,\"startTimeUnixNano\":\"%" G_GINT64_FORMAT
+                          "000\",\"endTimeUnixNano\":\"%" G_GINT64_FORMAT "000\","
+                          "\"attributes\":[", rec->kind, rec->start_us, rec->end_us);
+  weft_span_attrs (enc, rec, error);
+  g_string_append (out, "],\"status\":{");
+  if (error != NULL)
+    {
+      g_string_append (out, "\"code\":2,\"message\":");
+      weft_json_append_string (out, error, -1);
+    }
+  g_string_append (out, "}}");
+}
+
+/* ------------------------------------------------------------------ */
+/* Zipkin v2                                                            */
+/* ------------------------------------------------------------------ */
+
+static void
+weft_zipkin_endpoint (GString *out, const char *address)
+{
+  gsize host_len;
+  guint port;
+  const char *host = weft_span_split_host_port (address, &host_len, &port);
+  gboolean v6 = memchr (host, ':', host_len) != NULL;
+
+  g_string_append (out, v6 ? ",\"remoteEndpoint\":{\"ipv6\":" : ",\"remoteEndpoint\":{\"ipv4\":");
+  weft_json_append_string (out, host, host_len);
+  if (port != 0)
+    g_string_append_printf (out, ",\"port\":%u", port);
+  g_string_append_c (out, '}');
+}
+
+static void
+weft_zipkin_span (WeftSpanEncoder *enc, const WeftTraceResource *res, const WeftSpanRecord *rec)
+{
+  GString *out = enc->out;
+  char buf[WEFT_RESPONSE_FLAGS_MAX];
+  const char *error = weft_span_error_message (rec, buf, sizeof buf);
+
+  g_string_append_printf (out, "{\"traceId\":\"%s\",\"id\":\"%s\",", rec->trace_id, rec->span_id);
+  if (rec->parent_id[0] != '\0')
+    g_string_append_printf (out, "\"parentId\":\"%s\",", rec->parent_id);
+  weft_json_key (out, "name");
+  weft_span_name (out, rec);
+  g_string_append_printf (out, ",\"kind\":\"%s\",\"timestamp\":%" G_GINT64_FORMAT
+                          ",\"duration\":%" G_GINT64_FORMAT ",\"localEndpoint\":{\"serviceName\":",
+                          rec->kind == WEFT_SPAN_KIND_SERVER ? "SERVER" : "CLIENT",
+                          rec->start_us, MAX (rec->end_us - rec->start_us, 1));
+  weft_json_append_string (out, res->service_name, -1);
+  g_string_append_c (out, '}');
+  if (rec->peer[0] != '\0')
+    weft_zipkin_endpoint (out, rec->peer);
+  if (rec->debug)
+    g_string_append (out, ",\"debug\":true");
+  g_string_append (out, ",\"tags\":{");
+  weft_span_attrs (enc, rec, error);
+  g_string_append (out, "}}");
+}
+
+/* ------------------------------------------------------------------ */
+/* bodies                                                               */
+/* ------------------------------------------------------------------ */
+
+void
+weft_span_encoder_init (WeftSpanEncoder *enc, WeftTraceFormat format)
+{
+  enc->format = format;
+  enc->out = g_string_sized_new (4096);
+  enc->n_spans = 0;
+}
+
+void
+weft_span_encoder_clear (WeftSpanEncoder *enc)
+{
+  if (enc->out != NULL)
+    g_string_free (enc->out, TRUE);
+  enc->out = NULL;
+}
+
+void
+weft_span_encoder_begin (WeftSpanEncoder *enc, const WeftTraceResource *res)
+{
+  g_string_truncate (enc->out, 0);
+  enc->n_spans = 0;
+  if (enc->format == WEFT_TRACE_FORMAT_ZIPKIN)
+    {
+      g_string_append_c (enc->out, '[');
+      return;
+    }
+  g_string_append (enc->out, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
+  weft_otlp_resource (enc, res);
+  g_string_append (enc->out, "]},\"scopeSpans\":[{\"scope\":{\"name\":\"weft\",\"version\":\""
+                   WEFT_TRACING_SCOPE_VERSION "\"},\"spans\":[");
+}
+
+void
+weft_span_encoder_add (WeftSpanEncoder *enc, const WeftTraceResource *res,
+                       const WeftSpanRecord *rec)
+{
+  if (enc->n_spans++ > 0)
+    g_string_append_c (enc->out, ',');
+  if (enc->format == WEFT_TRACE_FORMAT_ZIPKIN)
+    weft_zipkin_span (enc, res, rec);
+  else
+    weft_otlp_span (enc, rec);
+}
+
+GBytes *
+weft_span_encoder_end (WeftSpanEncoder *enc)
+{
+  GBytes *body;
+
+  g_string_append (enc->out, enc->format == WEFT_TRACE_FORMAT_ZIPKIN ? "]" : "]}]}]}");
+  body = g_bytes_new (enc->out->str, enc->out->len);
+  g_string_truncate (enc->out, 0);
+  enc->n_spans = 0;
+  return body;
+}
