@@ -99,6 +99,13 @@ weft_json_escape_ascii (GString *out, guchar c)
     }
 }
 
+/* a byte JSON takes as it is */
+static inline gboolean
+weft_json_plain (guchar c)
+{
+  return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 void
 weft_json_append_string (GString *out, const char *s, gssize len)
 {
@@ -107,7 +114,16 @@ weft_json_append_string (GString *out, const char *s, gssize len)
   g_string_append_c (out, '"');
   while (s < end)
     {
+      const char *run = s;
       gunichar ch;
+
+      /* runs of plain ASCII are copied at once */
+      while (s < end && weft_json_plain ((guchar) *s))
+        s++;
+      if (s > run)
+        g_string_append_len (out, run, s - run);
+      if (s == end)
+        break;
       if ((guchar) *s < 0x80)
         {
           weft_json_escape_ascii (out, (guchar) *s++);
@@ -127,12 +143,31 @@ weft_json_append_string (GString *out, const char *s, gssize len)
   g_string_append_c (out, '"');
 }
 
+/* a decimal number without printf */
 static void
-weft_json_key (GString *out, const char *key)
+weft_json_append_int (GString *out, gint64 v)
 {
+  char buf[24];
+  guint i = sizeof buf;
+  guint64 u = v < 0 ? -(guint64) v : (guint64) v;
+
+  do
+    buf[--i] = (char) ('0' + u % 10);
+  while ((u /= 10) != 0);
+  if (v < 0)
+    buf[--i] = '-';
+  g_string_append_len (out, buf + i, sizeof buf - i);
+}
+
+/* @key_part (an opening and a quoted key) then :"@hex"; ids are hex
+ * digits, which need no escaping */
+static void
+weft_json_id (GString *out, const char *key_part, const char *hex)
+{
+  g_string_append (out, key_part);
+  g_string_append (out, ":\"");
+  g_string_append (out, hex);
   g_string_append_c (out, '"');
-  g_string_append (out, key);
-  g_string_append (out, "\":");
 }
 
 /* ------------------------------------------------------------------ */
@@ -184,10 +219,9 @@ weft_attr_int (WeftAttrList *list, const char *key, gint64 value)
   GString *out = list->enc->out;
 
   weft_attr_start (list, key);
-  if (list->enc->format == WEFT_TRACE_FORMAT_OTLP)
-    g_string_append_printf (out, "{\"intValue\":\"%" G_GINT64_FORMAT "\"}}", value);
-  else
-    g_string_append_printf (out, "\"%" G_GINT64_FORMAT "\"", value);
+  g_string_append (out, list->enc->format == WEFT_TRACE_FORMAT_OTLP ? "{\"intValue\":\"" : "\"");
+  weft_json_append_int (out, value);
+  g_string_append (out, list->enc->format == WEFT_TRACE_FORMAT_OTLP ? "\"}}" : "\"");
 }
 
 /**
@@ -359,15 +393,19 @@ weft_otlp_span (WeftSpanEncoder *enc, const WeftSpanRecord *rec)
   char buf[WEFT_RESPONSE_FLAGS_MAX];
   const char *error = weft_span_error_message (rec, buf, sizeof buf);
 
-  g_string_append_printf (out, "{\"traceId\":\"%s\",\"spanId\":\"%s\",", rec->trace_id,
-                          rec->span_id);
+  weft_json_id (out, "{\"traceId\"", rec->trace_id);
+  weft_json_id (out, ",\"spanId\"", rec->span_id);
   if (rec->parent_id[0] != '\0')
-    g_string_append_printf (out, "\"parentSpanId\":\"%s\",", rec->parent_id);
-  weft_json_key (out, "name");
+    weft_json_id (out, ",\"parentSpanId\"", rec->parent_id);
+  g_string_append (out, ",\"name\":");
   weft_span_name (out, rec);
-  g_string_append_printf (out, ",\"kind\":%u,\"startTimeUnixNano\":\"%" G_GINT64_FORMAT
-                          "000\",\"endTimeUnixNano\":\"%" G_GINT64_FORMAT "000\","
-                          "\"attributes\":[", rec->kind, rec->start_us, rec->end_us);
+  g_string_append (out, rec->kind == WEFT_SPAN_KIND_SERVER ? ",\"kind\":2" : ",\"kind\":3");
+  /* microseconds as nanoseconds, in strings as proto3 JSON writes int64 */
+  g_string_append (out, ",\"startTimeUnixNano\":\"");
+  weft_json_append_int (out, rec->start_us);
+  g_string_append (out, "000\",\"endTimeUnixNano\":\"");
+  weft_json_append_int (out, rec->end_us);
+  g_string_append (out, "000\",\"attributes\":[");
   weft_span_attrs (enc, rec, error);
   g_string_append (out, "],\"status\":{");
   if (error != NULL)
@@ -393,7 +431,10 @@ weft_zipkin_endpoint (GString *out, const char *address)
   g_string_append (out, v6 ? ",\"remoteEndpoint\":{\"ipv6\":" : ",\"remoteEndpoint\":{\"ipv4\":");
   weft_json_append_string (out, host, host_len);
   if (port != 0)
-    g_string_append_printf (out, ",\"port\":%u", port);
+    {
+      g_string_append (out, ",\"port\":");
+      weft_json_append_int (out, port);
+    }
   g_string_append_c (out, '}');
 }
 
@@ -404,15 +445,19 @@ weft_zipkin_span (WeftSpanEncoder *enc, const WeftTraceResource *res, const Weft
   char buf[WEFT_RESPONSE_FLAGS_MAX];
   const char *error = weft_span_error_message (rec, buf, sizeof buf);
 
-  g_string_append_printf (out, "{\"traceId\":\"%s\",\"id\":\"%s\",", rec->trace_id, rec->span_id);
+  weft_json_id (out, "{\"traceId\"", rec->trace_id);
+  weft_json_id (out, ",\"id\"", rec->span_id);
   if (rec->parent_id[0] != '\0')
-    g_string_append_printf (out, "\"parentId\":\"%s\",", rec->parent_id);
-  weft_json_key (out, "name");
+    weft_json_id (out, ",\"parentId\"", rec->parent_id);
+  g_string_append (out, ",\"name\":");
   weft_span_name (out, rec);
-  g_string_append_printf (out, ",\"kind\":\"%s\",\"timestamp\":%" G_GINT64_FORMAT
-                          ",\"duration\":%" G_GINT64_FORMAT ",\"localEndpoint\":{\"serviceName\":",
-                          rec->kind == WEFT_SPAN_KIND_SERVER ? "SERVER" : "CLIENT",
-                          rec->start_us, MAX (rec->end_us - rec->start_us, 1));
+  g_string_append (out, rec->kind == WEFT_SPAN_KIND_SERVER ? ",\"kind\":\"SERVER\""
+                                                           : ",\"kind\":\"CLIENT\"");
+  g_string_append (out, ",\"timestamp\":");
+  weft_json_append_int (out, rec->start_us);
+  g_string_append (out, ",\"duration\":");
+  weft_json_append_int (out, MAX (rec->end_us - rec->start_us, 1));
+  g_string_append (out, ",\"localEndpoint\":{\"serviceName\":");
   weft_json_append_string (out, res->service_name, -1);
   g_string_append_c (out, '}');
   if (rec->peer[0] != '\0')

@@ -219,10 +219,13 @@ weft_trace_exporter_send (WeftTraceExporter *exporter, GBytes *body, guint n_spa
 {
   WeftTraceJob *job = g_new0 (WeftTraceJob, 1);
 
+  /* straight to the collector: a sidecar ignores http_proxy, and asking
+   * the system's proxy resolver costs more than the POST itself */
   if (exporter->session == NULL)
     exporter->session = soup_session_new_with_options ("user-agent", "weft-tracing/0.1.0",
                                                        "max-conns-per-host",
-                                                       WEFT_TRACE_MAX_INFLIGHT, NULL);
+                                                       WEFT_TRACE_MAX_INFLIGHT,
+                                                       "proxy-resolver", NULL, NULL);
   job->exporter = weft_trace_exporter_ref (exporter);
   job->n_spans = n_spans;
   job->cancel = g_cancellable_new ();

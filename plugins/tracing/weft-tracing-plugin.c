@@ -31,6 +31,7 @@ typedef struct {
   gboolean          b3_single;                        /* B3 forms to write back */
   gboolean          b3_multi;
   gboolean          drop_tracestate;
+  gboolean          had_traceparent;                  /* replace it, or just add */
   gint64            client_start_us;                  /* 0 = UPSTREAM never ran */
 } WeftTraceRequest;
 
@@ -135,6 +136,7 @@ weft_trace_begin (WeftRequest *req, WeftTraceInstance *inst)
   tr->b3_single = h.b3 != NULL;
   tr->b3_multi = h.x_b3_traceid != NULL || h.x_b3_spanid != NULL || h.x_b3_sampled != NULL ||
                  h.x_b3_flags != NULL;
+  tr->had_traceparent = h.traceparent != NULL;
   /* tracestate belongs to the traceparent it came with */
   tr->drop_tracestate = h.tracestate != NULL && parent.source != WEFT_TRACE_SOURCE_W3C;
   weft_request_set_data (req, config->slot, tr);
@@ -176,7 +178,11 @@ weft_trace_write_headers (WeftRequest *req, const WeftTraceRequest *tr)
   char buf[MAX (WEFT_TRACEPARENT_MAX, WEFT_B3_MAX)];
 
   weft_trace_format_traceparent (buf, tr->trace_id, tr->span_id, weft_trace_sampled (tr));
-  weft_request_set_header (req, "traceparent", buf);
+  /* adding skips the search for an old value, the common case */
+  if (tr->had_traceparent)
+    weft_request_set_header (req, "traceparent", buf);
+  else
+    weft_request_add_header (req, "traceparent", buf);
   if (tr->drop_tracestate)
     weft_request_remove_header (req, "tracestate");
   if (tr->b3_single)

@@ -11,8 +11,6 @@
 
 #include <string.h>
 
-static const char weft_hex_digits[] = "0123456789abcdef";
-
 /* TRUE when @s starts with @n lowercase hex digits that are not all zero */
 static gboolean
 weft_trace_hex_ok (const char *s, gsize n)
@@ -338,7 +336,8 @@ weft_trace_headers_take (WeftTraceHeaders *h, const char *name, const char *valu
         slot = &h->b3;
       break;
     case 'x':
-      if (g_ascii_strncasecmp (name, "x-b3-", 5) != 0)
+      /* x-forwarded-for and x-request-id are common: leave them cheaply */
+      if (name[1] != '-' || (name[2] | 0x20) != 'b' || name[3] != '3' || name[4] != '-')
         break;
       if (g_ascii_strcasecmp (name + 5, "traceid") == 0)
         slot = &h->x_b3_traceid;
@@ -365,6 +364,17 @@ weft_trace_headers_take (WeftTraceHeaders *h, const char *name, const char *valu
 /* writing                                                              */
 /* ------------------------------------------------------------------ */
 
+/* "000102...ff": each byte's two digits, for ids without a loop per digit */
+static const char weft_hex_pairs[] =
+  "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+  "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+  "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+  "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+  "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+  "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+  "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+  "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
 /**
  * weft_trace_new_id:
  * @out: (out): at least @n_hex + 1 bytes
@@ -377,16 +387,18 @@ weft_trace_headers_take (WeftTraceHeaders *h, const char *name, const char *valu
 void
 weft_trace_new_id (char *out, guint n_hex, WeftTraceRandomFunc random, gpointer data)
 {
-  gboolean nonzero = FALSE;
+  guint32 any = 0;
 
   for (guint i = 0; i < n_hex; i += 8)
     {
       guint32 r = random (data);
-      nonzero |= r != 0;
-      for (guint k = 0; k < 8; k++)
-        out[i + k] = weft_hex_digits[(r >> (28 - 4 * k)) & 0xf];
+      any |= r;
+      memcpy (out + i, weft_hex_pairs + 2 * (r >> 24), 2);
+      memcpy (out + i + 2, weft_hex_pairs + 2 * ((r >> 16) & 0xff), 2);
+      memcpy (out + i + 4, weft_hex_pairs + 2 * ((r >> 8) & 0xff), 2);
+      memcpy (out + i + 6, weft_hex_pairs + 2 * (r & 0xff), 2);
     }
-  if (!nonzero)
+  if (any == 0)
     out[n_hex - 1] = '1';
   out[n_hex] = '\0';
 }
