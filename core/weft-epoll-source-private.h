@@ -25,6 +25,10 @@ struct _WeftEpollHandler {
 typedef struct _WeftEpollSource WeftEpollSource;
 
 /* a source attached to @context; @batch_done runs after each batch of events */
+/* called before a batch's handlers run, once epoll has events: the worker
+ * reads its clock there, since the loop may have slept since the last batch */
+void             weft_epoll_source_set_batch_begin (WeftEpollSource *self,
+                                                    void (*batch_begin) (gpointer));
 WeftEpollSource *weft_epoll_source_new    (GMainContext *context,
                                            void (*batch_done) (gpointer), gpointer data);
 void             weft_epoll_source_free   (WeftEpollSource *source);

@@ -11,6 +11,7 @@ struct _WeftEpollSource {
   int       epfd;
   gpointer  tag;
   void    (*batch_done) (gpointer);
+  void    (*batch_begin) (gpointer);
   gpointer  data;
 };
 
@@ -24,6 +25,8 @@ weft_epoll_source_dispatch (GSource *gsource, GSourceFunc callback, gpointer use
   (void) callback;
   (void) user_data;
   n = epoll_wait (self->epfd, events, WEFT_EPOLL_BATCH, 0);
+  if (n > 0 && self->batch_begin != NULL)
+    self->batch_begin (self->data);
   for (int i = 0; i < n; i++)
     {
       WeftEpollHandler *handler = events[i].data.ptr;
@@ -97,4 +100,10 @@ weft_epoll_source_remove (WeftEpollSource *self, WeftEpollHandler *handler)
   if (handler->fd >= 0)
     epoll_ctl (self->epfd, EPOLL_CTL_DEL, handler->fd, NULL);
   handler->events = 0;
+}
+
+void
+weft_epoll_source_set_batch_begin (WeftEpollSource *self, void (*batch_begin) (gpointer))
+{
+  self->batch_begin = batch_begin;
 }

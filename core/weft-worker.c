@@ -248,6 +248,12 @@ weft_worker_batch_done (gpointer data)
   weft_worker_update_clock (w);
 }
 
+static void
+weft_worker_batch_begin_cb (gpointer data)
+{
+  weft_worker_update_clock (data);
+}
+
 void
 weft_worker_begin_batch (WeftWorker *w)
 {
@@ -347,6 +353,8 @@ weft_worker_new (guint index, WeftCoreMetrics *metrics, GMainContext *main_conte
   w->context = g_main_context_new ();
   w->loop = g_main_loop_new (w->context, FALSE);
   w->epoll = weft_epoll_source_new (w->context, weft_worker_batch_done, w);
+  if (w->epoll != NULL)
+    weft_epoll_source_set_batch_begin (w->epoll, weft_worker_batch_begin_cb);
   w->bufs = weft_buf_pool_new (1 << 20);
   w->pool = weft_upstream_pool_new (w->epoll, w->bufs, 1024);
   w->retiring = g_ptr_array_new ();

@@ -313,6 +313,32 @@ def test_tcp_counters():
         stop_all(w, backend)
 
 
+# ---------------------------------------------------------------- durations
+
+def test_duration_starts_when_the_request_arrives():
+    """a fast request after an idle spell takes a few ms, not the idle time:
+    the worker's clock is read when a batch starts, not left from the last one
+    (it was, and every first request after a pause got up to 100 ms more)"""
+    backend = Backend("app")
+    port = free_port()
+    w = sidecar(f"  - name: inbound\n    address: 127.0.0.1:{port}\n    upstream: app\n"
+                "    plugins: [metrics]\n",
+                f"  - name: app\n    endpoints: [{backend.address}]\n", NODE_B, workers=1)
+    try:
+        c = Caller(port)
+        c.get("/echo")
+        for _ in range(6):
+            time.sleep(0.33)
+            check(c.get("/echo")[0] == 200, "200")
+        c.close()
+        fast = total(w, "istio_request_duration_milliseconds_bucket", le="25")
+        count = total(w, "istio_request_duration_milliseconds_count")
+        check(count == 7 and fast == 7, f"{fast} of {count} requests under 25 ms: "
+              f"{[(l['le'], v) for n, l, v in samples(w) if n == 'istio_request_duration_milliseconds_bucket']}")
+    finally:
+        stop_all(w, backend)
+
+
 # ---------------------------------------------------------------- reloads
 
 def test_counts_survive_reload():
@@ -403,10 +429,15 @@ class Prometheus:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+ISTIO_BUCKETS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
+                 300000, 600000, 1800000, 3600000]
+
+
 def test_prometheus_p99():
     """a real Prometheus scrapes both sidecars; histogram_quantile(0.99) of B's
-    inbound latency for a backend that takes 20 ms is between 10 and 25 ms,
-    and A's view of the same calls agrees"""
+    inbound latency for a backend that takes 20 ms is above 10 ms (the bucket
+    below 20 ms) and within the bucket of the slowest call the client timed
+    (25 ms on a quiet machine), and A's view of the same calls agrees"""
     if shutil.which("prometheus") is None:
         raise AssertionError("prometheus is missing: scripts/setup-debian.sh installs it")
     backend, a, a_port, b, b_port = mesh()
@@ -423,10 +454,16 @@ def test_prometheus_p99():
         c = Caller(a_port)
         end = time.monotonic() + 4
         n = 0
+        slowest = 0.0
         while time.monotonic() < end:
+            t0 = time.monotonic()
             check(c.get("/slow/20")[0] == 200, "200")
+            slowest = max(slowest, (time.monotonic() - t0) * 1000)
             n += 1
         c.close()
+        # what the sidecars measure lies inside what the client measured, so
+        # the p99 cannot pass the Istio bucket that holds the slowest call
+        bound = next(b for b in ISTIO_BUCKETS if b >= slowest)
         q = ('histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket'
              '{reporter="%s",destination_workload="b-v2",source_workload="a-v1"}[1m])) by (le))')
         results = {}
@@ -441,9 +478,11 @@ def test_prometheus_p99():
         wait_for(answered, 20, 0.5, what="a p99 from Prometheus")
         p99 = results["destination"]
         print(f"# p99 from Prometheus: B {p99:.2f} ms, A {results['source']:.2f} ms, "
-              f"{n} requests to a 20 ms backend", flush=True)
-        check(10 < p99 <= 25, f"B's p99 {p99} ms for a 20 ms backend ({n} requests)")
-        check(10 < results["source"] <= 50, f"A's p99 {results['source']} ms")
+              f"{n} requests to a 20 ms backend, slowest {slowest:.1f} ms", flush=True)
+        check(10 < p99 <= bound,
+              f"B's p99 {p99} ms for a 20 ms backend ({n} requests, slowest {slowest:.1f} ms)")
+        check(10 < results["source"] <= bound, f"A's p99 {results['source']} ms, bound {bound}")
+        check(p99 <= results["source"] + 1, "B's part of the call is not slower than A's view")
         r = prom.query('sum(increase(istio_requests_total{reporter="destination",'
                        'destination_service_name="b"}[1m]))')["data"]["result"]
         check(r and float(r[0]["value"][1]) > 0, f"request rate query: {r}")
@@ -456,7 +495,8 @@ if __name__ == "__main__":
     tap = Tap()
     for t in (test_both_sidecars_name_both_workloads, test_unknown_peer_without_exchange,
               test_response_flags, test_no_route_flag, test_route_family,
-              test_series_are_bounded, test_tcp_counters, test_counts_survive_reload,
+              test_series_are_bounded, test_tcp_counters, test_duration_starts_when_the_request_arrives,
+              test_counts_survive_reload,
               test_promtool_check_metrics, test_prometheus_p99):
         tap.run(t)
     tap.done()
