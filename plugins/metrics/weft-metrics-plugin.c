@@ -13,26 +13,26 @@
 #define WEFT_METRICS_KEY_MAX 1024
 
 typedef struct {
-  WeftMetricsCache *istio;
-  WeftMetricsCache *routes;
+  WeftMetricsCache *cache;
   char              key[WEFT_METRICS_KEY_MAX];
 } WeftMetricsWorker;
 
-/* a cache entry of the Istio families */
+/* what a request's labels resolve to */
 typedef struct {
-  WeftIstioSeries series;      /* all NULL: the family is full, count overflow */
-  gboolean        bad_peer;    /* the peer value was not valid metadata */
-} WeftIstioEntry;
-
-typedef struct {
-  WeftMetricSeries *requests;
-  WeftMetricSeries *duration;
-} WeftRouteEntry;
+  WeftIstioSeries   istio;      /* all NULL: a family is full, count overflow */
+  WeftMetricSeries *route_requests;
+  WeftMetricSeries *route_duration;
+  gboolean          bad_peer;   /* the peer value was not valid metadata */
+} WeftMetricsEntry;
 
 /* what the request phases learnt for the log phase */
 typedef struct {
   const char *peer;            /* the other side's x-weft-peer value */
 } WeftMetricsReq;
+
+/* the route hook looked and found no peer value: saves the log phase a
+ * second header scan without allocating per request */
+static WeftMetricsReq weft_metrics_no_peer = { NULL };
 
 static const char *const weft_metrics_methods[] = {
   "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
@@ -110,8 +110,7 @@ weft_metrics_worker_init (gpointer config, guint worker_index)
 {
   WeftMetricsWorker *w = g_new0 (WeftMetricsWorker, 1);
 
-  w->istio = weft_metrics_cache_new ();
-  w->routes = weft_metrics_cache_new ();
+  w->cache = weft_metrics_cache_new ();
   return w;
 }
 
@@ -120,8 +119,7 @@ weft_metrics_worker_fini (gpointer config, gpointer worker_data)
 {
   WeftMetricsWorker *w = worker_data;
 
-  weft_metrics_cache_free (w->istio);
-  weft_metrics_cache_free (w->routes);
+  weft_metrics_cache_free (w->cache);
   g_free (w);
 }
 
@@ -135,7 +133,7 @@ weft_metrics_req (WeftRequest *req, WeftMetricsInstance *inst)
   guint slot = weft_plugin_context_get_slot (inst->config->ctx);
   WeftMetricsReq *r = weft_request_get_data (req, slot);
 
-  if (r == NULL)
+  if (r == NULL || r == &weft_metrics_no_peer)
     {
       r = weft_request_alloc (req, sizeof *r);
       r->peer = NULL;
@@ -165,7 +163,10 @@ weft_metrics_route (WeftRequest *req, gpointer instance, gpointer worker_data)
     }
   peer = weft_request_get_header (req, WEFT_PEER_HEADER);
   if (peer == NULL)
-    return WEFT_HOOK_CONTINUE;
+    {
+      weft_request_set_data (req, weft_plugin_context_get_slot (c->ctx), &weft_metrics_no_peer);
+      return WEFT_HOOK_CONTINUE;
+    }
   weft_metrics_req (req, inst)->peer = weft_request_strdup (req, peer);
   weft_request_remove_header (req, WEFT_PEER_HEADER);
   return WEFT_HOOK_CONTINUE;
@@ -202,23 +203,35 @@ weft_metrics_response (WeftRequest *req, gpointer instance, gpointer worker_data
 /* counting                                                             */
 /* ------------------------------------------------------------------ */
 
+/* the fixed part of a cache key: pointers that live as long as the
+ * generation (the worker's cache does too) and small numbers */
 typedef struct {
-  char  *buf;
-  gsize  len;
-} WeftKey;
+  gpointer    instance;
+  const char *upstream;
+  const char *route;
+  guint16     status;
+  guint8      method;
+  guint8      grpc;
+  guint32     flags;
+} WeftMetricsKeyHead;
 
 static void
-weft_key_add (WeftKey *k, const void *data, gsize len)
+weft_key_add_str (char *buf, gsize *len, const char *s)
 {
-  len = MIN (len, WEFT_METRICS_KEY_MAX - k->len);
-  memcpy (k->buf + k->len, data, len);
-  k->len += len;
+  gsize n = s != NULL ? strlen (s) + 1 : 1;
+
+  n = MIN (n, WEFT_METRICS_KEY_MAX - *len);
+  memcpy (buf + *len, s != NULL ? s : "", n);
+  *len += n;
 }
 
-static void
-weft_key_add_str (WeftKey *k, const char *s)
+static guint
+weft_metrics_method_index (const char *method)
 {
-  weft_key_add (k, s != NULL ? s : "", s != NULL ? strlen (s) + 1 : 1);
+  for (guint i = 0; i < G_N_ELEMENTS (weft_metrics_methods); i++)
+    if (strcmp (method, weft_metrics_methods[i]) == 0)
+      return i;
+  return G_N_ELEMENTS (weft_metrics_methods);
 }
 
 static void
@@ -231,7 +244,7 @@ weft_metrics_facts (WeftRequest *req, WeftMetricsInstance *inst, WeftIstioFacts 
 
   *peer_raw = r != NULL ? r->peer : NULL;
   /* answered before the route hook ran: the header is still there */
-  if (*peer_raw == NULL && inst->direction == WEFT_DIRECTION_INBOUND && inst->config->exchange)
+  if (r == NULL && inst->direction == WEFT_DIRECTION_INBOUND && inst->config->exchange)
     *peer_raw = weft_request_get_header (req, WEFT_PEER_HEADER);
   memset (f, 0, sizeof *f);
   f->peer_principal = inst->direction == WEFT_DIRECTION_INBOUND ?
@@ -243,134 +256,116 @@ weft_metrics_facts (WeftRequest *req, WeftMetricsInstance *inst, WeftIstioFacts 
   f->grpc_status = f->grpc ? weft_request_get_response_header (req, "grpc-status") : NULL;
 }
 
-static WeftIstioEntry *
-weft_metrics_istio_resolve (WeftMetricsInstance *inst, WeftMetricsWorker *w, const WeftKey *k,
-                            guint64 hash, WeftIstioFacts *f, const char *peer_raw)
+static void
+weft_metrics_resolve_istio (WeftMetricsInstance *inst, WeftIstioFacts *f, const char *peer_raw,
+                            WeftMetricsEntry *entry)
 {
   WeftMetricsConfig *c = inst->config;
-  WeftIstioEntry entry = { 0 };
   WeftIstioLabels labels;
   WeftPeer peer;
 
   if (peer_raw != NULL && weft_peer_parse (peer_raw, &peer))
     f->peer = &peer;
   else
-    entry.bad_peer = peer_raw != NULL;
+    entry->bad_peer = peer_raw != NULL;
   weft_istio_labels_fill (inst, f, &labels);
-  entry.series.requests = weft_metric_try_series (c->requests, labels.v, c->max_series);
-  entry.series.duration = weft_metric_try_series (c->duration, labels.v, c->max_series);
-  entry.series.req_bytes = weft_metric_try_series (c->req_bytes, labels.v, c->max_series);
-  entry.series.resp_bytes = weft_metric_try_series (c->resp_bytes, labels.v, c->max_series);
-  if (entry.series.requests == NULL || entry.series.duration == NULL ||
-      entry.series.req_bytes == NULL || entry.series.resp_bytes == NULL)
-    memset (&entry.series, 0, sizeof entry.series);
-  return weft_metrics_cache_insert (w->istio, k->buf, k->len, hash, &entry, sizeof entry);
-}
-
-static void
-weft_metrics_count_istio (WeftRequest *req, WeftMetricsInstance *inst, WeftMetricsWorker *w,
-                          double ms)
-{
-  WeftIstioFacts f;
-  const char *peer_raw;
-  WeftKey k = { w->key, 0 };
-  WeftIstioEntry *e;
-  guint64 hash;
-  guint16 status;
-
-  weft_metrics_facts (req, inst, &f, &peer_raw);
-  status = (guint16) MIN (f.status, 999u);
-  weft_key_add (&k, &inst, sizeof inst);
-  weft_key_add (&k, &status, sizeof status);
-  weft_key_add (&k, &f.flags, sizeof f.flags);
-  weft_key_add (&k, &f.grpc, sizeof f.grpc);
-  weft_key_add_str (&k, f.grpc_status);
-  weft_key_add_str (&k, f.upstream);
-  weft_key_add_str (&k, f.peer_principal);
-  weft_key_add_str (&k, peer_raw);
-  hash = weft_metrics_hash (k.buf, k.len);
-  e = weft_metrics_cache_lookup (w->istio, k.buf, k.len, hash);
-  if (e == NULL)
-    e = weft_metrics_istio_resolve (inst, w, &k, hash, &f, peer_raw);
-  if (e->bad_peer)
-    weft_metric_series_add (inst->config->bad_peer, 1);
-  if (e->series.requests == NULL)
-    {
-      weft_metric_series_add (inst->config->overflow, 1);
-      return;
-    }
-  weft_metric_series_add (e->series.requests, 1);
-  weft_metric_series_observe (e->series.duration, ms);
-  weft_metric_series_observe (e->series.req_bytes, (double) weft_request_get_bytes_received (req));
-  weft_metric_series_observe (e->series.resp_bytes, (double) weft_request_get_bytes_sent (req));
-}
-
-static guint
-weft_metrics_method_index (const char *method)
-{
-  for (guint i = 0; i < G_N_ELEMENTS (weft_metrics_methods); i++)
-    if (strcmp (method, weft_metrics_methods[i]) == 0)
-      return i;
-  return G_N_ELEMENTS (weft_metrics_methods);
-}
-
-static WeftRouteEntry *
-weft_metrics_route_resolve (WeftMetricsConfig *c, WeftMetricsWorker *w, const WeftKey *k,
-                            guint64 hash, const char *route, guint method, guint cls)
-{
-  static const char *const classes[] = { "0xx", "1xx", "2xx", "3xx", "4xx", "5xx" };
-  const char *m = method < G_N_ELEMENTS (weft_metrics_methods) ? weft_metrics_methods[method]
-                                                                 : "OTHER";
-  const char *r = route != NULL && *route != '\0' ? route : "none";
-  WeftRouteEntry entry;
-
-  entry.requests = weft_metric_try_series (c->route_requests,
-                                           (const char *const[]) { r, m, classes[cls], NULL },
-                                           c->max_series);
-  entry.duration = weft_metric_try_series (c->route_duration,
-                                           (const char *const[]) { r, m, NULL }, c->max_series);
-  return weft_metrics_cache_insert (w->routes, k->buf, k->len, hash, &entry, sizeof entry);
+  entry->istio.requests = weft_metric_try_series (c->requests, labels.v, c->max_series);
+  entry->istio.duration = weft_metric_try_series (c->duration, labels.v, c->max_series);
+  entry->istio.req_bytes = weft_metric_try_series (c->req_bytes, labels.v, c->max_series);
+  entry->istio.resp_bytes = weft_metric_try_series (c->resp_bytes, labels.v, c->max_series);
+  if (entry->istio.requests == NULL || entry->istio.duration == NULL ||
+      entry->istio.req_bytes == NULL || entry->istio.resp_bytes == NULL)
+    memset (&entry->istio, 0, sizeof entry->istio);
 }
 
 /* route names come from the configuration and methods from a fixed list,
  * so this family's size is bounded by the config, never by requests */
 static void
-weft_metrics_count_route (WeftRequest *req, WeftMetricsConfig *c, WeftMetricsWorker *w,
-                          double ms)
+weft_metrics_resolve_route (WeftMetricsConfig *c, const WeftMetricsKeyHead *h,
+                            WeftMetricsEntry *entry)
 {
-  const char *route = weft_request_get_route_name (req);
-  guint method = weft_metrics_method_index (weft_request_get_method (req));
-  guint cls = weft_request_get_status (req) / 100;
-  WeftKey k = { w->key, 0 };
-  WeftRouteEntry *e;
-  guint64 hash;
+  static const char *const classes[] = { "0xx", "1xx", "2xx", "3xx", "4xx", "5xx" };
+  const char *m = h->method < G_N_ELEMENTS (weft_metrics_methods) ?
+                  weft_metrics_methods[h->method] : "OTHER";
+  const char *r = h->route != NULL && *h->route != '\0' ? h->route : "none";
+  guint cls = h->status / 100 <= 5 ? h->status / 100 : 0;
 
-  cls = cls <= 5 ? cls : 0;
-  weft_key_add (&k, &route, sizeof route);
-  weft_key_add (&k, &method, sizeof method);
-  weft_key_add (&k, &cls, sizeof cls);
-  hash = weft_metrics_hash (k.buf, k.len);
-  e = weft_metrics_cache_lookup (w->routes, k.buf, k.len, hash);
-  if (e == NULL)
-    e = weft_metrics_route_resolve (c, w, &k, hash, route, method, cls);
-  if (e->requests == NULL || e->duration == NULL)
+  if (!c->routes)
+    return;
+  entry->route_requests = weft_metric_try_series (c->route_requests,
+                                                  (const char *const[]) { r, m, classes[cls], NULL },
+                                                  c->max_series);
+  entry->route_duration = weft_metric_try_series (c->route_duration,
+                                                  (const char *const[]) { r, m, NULL },
+                                                  c->max_series);
+}
+
+static void
+weft_metrics_count (WeftRequest *req, WeftMetricsConfig *c, WeftMetricsEntry *e, double ms)
+{
+  if (e->bad_peer)
+    weft_metric_series_add (c->bad_peer, 1);
+  if (e->istio.requests != NULL)
+    {
+      weft_metric_series_add (e->istio.requests, 1);
+      weft_metric_series_observe (e->istio.duration, ms);
+      weft_metric_series_observe (e->istio.req_bytes,
+                                  (double) weft_request_get_bytes_received (req));
+      weft_metric_series_observe (e->istio.resp_bytes, (double) weft_request_get_bytes_sent (req));
+    }
+  else
+    weft_metric_series_add (c->overflow, 1);
+  if (!c->routes)
+    return;
+  if (e->route_requests == NULL || e->route_duration == NULL)
     {
       weft_metric_series_add (c->overflow, 1);
       return;
     }
-  weft_metric_series_add (e->requests, 1);
-  weft_metric_series_observe (e->duration, ms / 1000.0);
+  weft_metric_series_add (e->route_requests, 1);
+  weft_metric_series_observe (e->route_duration, ms / 1000.0);
 }
 
+/* one probe finds every series of the request: the key is what makes
+ * its labels, pointers and numbers first, then the strings that are set */
 static WeftHookResult
 weft_metrics_log (WeftRequest *req, gpointer instance, gpointer worker_data)
 {
   WeftMetricsInstance *inst = instance;
+  WeftMetricsWorker *w = worker_data;
   double ms = (double) weft_request_get_duration_us (req) / 1000.0;
+  WeftMetricsKeyHead h = { 0 };
+  WeftIstioFacts f;
+  const char *peer_raw;
+  WeftMetricsEntry *e;
+  gsize len = sizeof h;
+  guint64 hash;
 
-  weft_metrics_count_istio (req, inst, worker_data, ms);
-  if (inst->config->routes)
-    weft_metrics_count_route (req, inst->config, worker_data, ms);
+  weft_metrics_facts (req, inst, &f, &peer_raw);
+  h.instance = inst;
+  h.upstream = f.upstream;
+  h.route = weft_request_get_route_name (req);
+  h.status = (guint16) MIN (f.status, 999u);
+  h.method = (guint8) weft_metrics_method_index (weft_request_get_method (req));
+  h.grpc = (guint8) f.grpc;
+  h.flags = f.flags;
+  memcpy (w->key, &h, sizeof h);
+  if (peer_raw != NULL || f.peer_principal != NULL || f.grpc_status != NULL)
+    {
+      weft_key_add_str (w->key, &len, peer_raw);
+      weft_key_add_str (w->key, &len, f.peer_principal);
+      weft_key_add_str (w->key, &len, f.grpc_status);
+    }
+  hash = weft_metrics_hash (w->key, len);
+  e = weft_metrics_cache_lookup (w->cache, w->key, len, hash);
+  if (e == NULL)
+    {
+      WeftMetricsEntry entry = { 0 };
+      weft_metrics_resolve_istio (inst, &f, peer_raw, &entry);
+      weft_metrics_resolve_route (inst->config, &h, &entry);
+      e = weft_metrics_cache_insert (w->cache, w->key, len, hash, &entry, sizeof entry);
+    }
+  weft_metrics_count (req, inst->config, e, ms);
   return WEFT_HOOK_CONTINUE;
 }
 
