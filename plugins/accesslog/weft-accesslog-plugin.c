@@ -102,11 +102,13 @@ weft_accesslog_fields (WeftAccessLogFields *f, WeftRequest *req,
                        const WeftAccessLogInstance *inst, char *flags, char *trace)
 {
   WeftUpstream *upstream = weft_request_get_upstream (req);
+  const char *authority = weft_request_get_authority (req);
 
   f->start_time_us = weft_request_get_start_time (req);
   f->duration_us = weft_request_get_duration_us (req);
   f->method = weft_request_get_method (req);
-  f->authority = weft_request_get_authority (req);
+  /* an HTTP/1.0 request may come without a Host: null, not "" */
+  f->authority = authority != NULL && *authority != '\0' ? authority : NULL;
   f->path = weft_request_get_path (req);
   f->protocol = weft_request_get_protocol (req);
   f->status = weft_request_get_status (req);

@@ -307,6 +307,20 @@ def test_no_route_is_a_local_404():
         s.stop()
 
 
+def test_http10_without_host():
+    s = Setup().start()
+    try:
+        resp = raw(s.port, b"GET /echo?old HTTP/1.0\r\n\r\n")
+        check(b" 200 " in resp.split(b"\r\n", 1)[0], resp[:80])
+        s.wait_written(1)
+        old = only(read_lines(s.path), path="/echo?old")
+        check(old["authority"] is None and old["protocol"] == "HTTP/1.0", old)
+        check(old["status"] == 200 and old["upstream_cluster"] == "app", old)
+        check(old["bytes_sent"] == len(resp), f"{old['bytes_sent']} vs {len(resp)}")
+    finally:
+        s.stop()
+
+
 def test_hostile_values_stay_valid_json():
     """quotes, backslashes, tabs, invalid UTF-8 and a 6 KB path, as a client
     can send them: one valid line, capped"""
@@ -604,6 +618,7 @@ if __name__ == "__main__":
     tap.run(test_duration_of_a_slow_backend)
     tap.run(test_upstream_down_is_502_uf)
     tap.run(test_no_route_is_a_local_404)
+    tap.run(test_http10_without_host)
     tap.run(test_hostile_values_stay_valid_json)
     tap.run(test_concurrent_keepalive_requests_give_whole_lines)
     tap.run(test_logrotate_rename_and_sigusr1)
