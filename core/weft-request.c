@@ -75,7 +75,8 @@ weft_hdr_list_find (const WeftHdrList *list, const char *name, guint from)
 }
 
 static void
-weft_hdr_list_add (WeftRequest *req, WeftHdrList *list, const char *name, const char *value)
+weft_hdr_list_add_len (WeftRequest *req, WeftHdrList *list, const char *name, gsize name_len,
+                       const char *value, gsize value_len)
 {
   if (list->n == list->cap)
     {
@@ -86,8 +87,13 @@ weft_hdr_list_add (WeftRequest *req, WeftHdrList *list, const char *name, const 
       list->items = items;
       list->cap = cap;
     }
-  list->items[list->n++] = (WeftHdr) { name, value, (guint32) strlen (name),
-                                       (guint32) strlen (value) };
+  list->items[list->n++] = (WeftHdr) { name, value, (guint32) name_len, (guint32) value_len };
+}
+
+static void
+weft_hdr_list_add (WeftRequest *req, WeftHdrList *list, const char *name, const char *value)
+{
+  weft_hdr_list_add_len (req, list, name, strlen (name), value, strlen (value));
 }
 
 static void
@@ -102,35 +108,80 @@ weft_hdr_list_remove (WeftHdrList *list, const char *name)
     }
 }
 
-static gboolean
-weft_header_token_ok (const char *s)
+/* RFC 9110 tchar: ALPHA, DIGIT and !#$%&'*+-.^_`|~ */
+static const guint8 weft_tchar[256] = {
+  ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+  ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
+  ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+  ['8'] = 1, ['9'] = 1,
+  ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+  ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+  ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+  ['Y'] = 1, ['Z'] = 1,
+  ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+  ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+  ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+  ['y'] = 1, ['z'] = 1,
+};
+
+/* the length of a header name, or -1 when it is not a token */
+static gssize
+weft_header_token_len (const char *s)
 {
+  const char *p = s;
+
   if (s == NULL || *s == '\0')
-    return FALSE;
-  for (; *s != '\0'; s++)
-    if (!g_ascii_isalnum (*s) && strchr ("!#$%&'*+-.^_`|~", *s) == NULL)
-      return FALSE;
-  return TRUE;
+    return -1;
+  for (; *p != '\0'; p++)
+    if (!weft_tchar[(guchar) *p])
+      return -1;
+  return p - s;
+}
+
+/* the length of a value, or -1 when it would smuggle a line end into the head */
+static gssize
+weft_header_value_len (const char *s)
+{
+  const char *p = s;
+
+  if (s == NULL)
+    return -1;
+  for (; *p != '\0'; p++)
+    if ((guchar) *p < 0x20 && *p != '\t')
+      return -1;
+  return p - s;
 }
 
 /* a value may not smuggle a line end into the head */
 static gboolean
 weft_header_value_ok (const char *s)
 {
-  if (s == NULL)
+  return weft_header_value_len (s) >= 0;
+}
+
+/* a plugin's header, checked and measured once, then copied once; with
+ * @replace, other values of the name go first. FALSE (and nothing changed)
+ * when the name or value is not valid */
+static gboolean
+weft_hdr_list_put (WeftRequest *req, WeftHdrList *list, const char *name, const char *value,
+                   gboolean replace)
+{
+  gssize nlen = weft_header_token_len (name);
+  gssize vlen = weft_header_value_len (value);
+  char *n, *v;
+
+  if (nlen <= 0 || vlen < 0)
     return FALSE;
-  for (; *s != '\0'; s++)
-    if ((guchar) *s < 0x20 && *s != '\t')
-      return FALSE;
+  if (replace)
+    weft_hdr_list_remove (list, name);
+  n = weft_arena_alloc (&req->arena, req->bufs, (gsize) nlen + (gsize) vlen + 2);
+  v = n + nlen + 1;
+  memcpy (n, name, (gsize) nlen + 1);
+  memcpy (v, value, (gsize) vlen + 1);
+  weft_hdr_list_add_len (req, list, n, (gsize) nlen, v, (gsize) vlen);
   return TRUE;
 }
 
-static void
-weft_hdr_list_set (WeftRequest *req, WeftHdrList *list, const char *name, const char *value)
-{
-  weft_hdr_list_remove (list, name);
-  weft_hdr_list_add (req, list, weft_request_strdup (req, name), weft_request_strdup (req, value));
-}
 
 /* ------------------------------------------------------------------ */
 /* lifecycle                                                            */
@@ -219,7 +270,8 @@ weft_request_set_response_head (WeftRequest *req, WeftBuf *head_buf, const WeftH
       /* a bodiless response (HEAD, 304) keeps its Content-Length as sent */
       if (head->body_kind != WEFT_HTTP_BODY_NONE && g_ascii_strcasecmp (h->name, "content-length") == 0)
         continue;
-      weft_hdr_list_add (req, &req->resp_headers, h->name, h->value);
+      weft_hdr_list_add_len (req, &req->resp_headers, h->name, h->name_len, h->value,
+                             h->value_len);
     }
   /* headers plugins added before the response came */
   for (guint i = 0; i < added.n; i++)
@@ -450,23 +502,19 @@ weft_request_get_header_nth (WeftRequest *req, guint idx, const char **name, con
 void
 weft_request_set_header (WeftRequest *req, const char *name, const char *value)
 {
-  if (!weft_header_token_ok (name) || !weft_header_value_ok (value))
-    return;
-  if (g_ascii_strcasecmp (name, "host") == 0)
+  if (name != NULL && g_ascii_strcasecmp (name, "host") == 0)
     {
-      weft_request_set_authority (req, value);
+      if (weft_header_value_ok (value))
+        weft_request_set_authority (req, value);
       return;
     }
-  weft_hdr_list_set (req, &req->headers, name, value);
+  weft_hdr_list_put (req, &req->headers, name, value, TRUE);
 }
 
 void
 weft_request_add_header (WeftRequest *req, const char *name, const char *value)
 {
-  if (!weft_header_token_ok (name) || !weft_header_value_ok (value))
-    return;
-  weft_hdr_list_add (req, &req->headers, weft_request_strdup (req, name),
-                     weft_request_strdup (req, value));
+  weft_hdr_list_put (req, &req->headers, name, value, FALSE);
 }
 
 void
@@ -508,18 +556,13 @@ weft_request_get_response_header (WeftRequest *req, const char *name)
 void
 weft_request_set_response_header (WeftRequest *req, const char *name, const char *value)
 {
-  if (!weft_header_token_ok (name) || !weft_header_value_ok (value))
-    return;
-  weft_hdr_list_set (req, &req->resp_headers, name, value);
+  weft_hdr_list_put (req, &req->resp_headers, name, value, TRUE);
 }
 
 void
 weft_request_add_response_header (WeftRequest *req, const char *name, const char *value)
 {
-  if (!weft_header_token_ok (name) || !weft_header_value_ok (value))
-    return;
-  weft_hdr_list_add (req, &req->resp_headers, weft_request_strdup (req, name),
-                     weft_request_strdup (req, value));
+  weft_hdr_list_put (req, &req->resp_headers, name, value, FALSE);
 }
 
 void

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * WeftRequest's header API as plugins use it: names must be tokens and
+ * values may not carry line ends, an invalid change changes nothing, and
+ * the observation calls report what the core recorded. */
+#include "weft-request-private.h"
+
+#include <string.h>
+
+typedef struct {
+  WeftBufPool *pool;
+  WeftRequest  req;
+  WeftHttpHead head;
+} Fixture;
+
+static void
+fixture_set_up (Fixture *f, gconstpointer data)
+{
+  static const char text[] = "GET /a?b HTTP/1.1\r\nHost: svc\r\nX-Old: 1\r\nX-Old: 2\r\n\r\n";
+  WeftHttpLimits limits;
+  WeftHttpError err = WEFT_HTTP_ERR_NONE;
+  WeftBuf *buf;
+
+  (void) data;
+  f->pool = weft_buf_pool_new (1 << 20);
+  buf = weft_buf_pool_get (f->pool, 4096);
+  weft_buf_append (buf, text, sizeof text - 1);
+  weft_http_limits_init_default (&limits);
+  g_assert_cmpint (weft_http_parse_request (buf->data, buf->end, &limits, &f->head, &err), ==,
+                   WEFT_HTTP_PARSE_OK);
+  memset (&f->req, 0, sizeof f->req);
+  weft_request_begin (&f->req, NULL, f->pool, buf, &f->head);
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  weft_request_end (&f->req);
+  weft_buf_pool_free (f->pool);
+}
+
+static guint
+count_named (WeftRequest *req, const char *want)
+{
+  const char *name, *value;
+  guint n = 0;
+
+  for (guint i = 0; weft_request_get_header_nth (req, i, &name, &value); i++)
+    n += g_ascii_strcasecmp (name, want) == 0;
+  return n;
+}
+
+static void
+test_add_and_set (Fixture *f, gconstpointer data)
+{
+  WeftRequest *req = &f->req;
+
+  (void) data;
+  weft_request_add_header (req, "traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  g_assert_cmpstr (weft_request_get_header (req, "TraceParent"), ==,
+                   "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  g_assert_cmpuint (count_named (req, "x-old"), ==, 2);
+  weft_request_set_header (req, "x-old", "3");
+  g_assert_cmpuint (count_named (req, "x-old"), ==, 1);
+  g_assert_cmpstr (weft_request_get_header (req, "x-old"), ==, "3");
+  /* the value may hold a tab, and be empty */
+  weft_request_add_header (req, "x-tab", "a\tb");
+  g_assert_cmpstr (weft_request_get_header (req, "x-tab"), ==, "a\tb");
+  weft_request_add_header (req, "x-empty", "");
+  g_assert_cmpstr (weft_request_get_header (req, "x-empty"), ==, "");
+  /* Host goes to the authority */
+  weft_request_set_header (req, "host", "other:8080");
+  g_assert_cmpstr (weft_request_get_authority (req), ==, "other:8080");
+}
+
+static void
+test_invalid_changes_nothing (Fixture *f, gconstpointer data)
+{
+  WeftRequest *req = &f->req;
+  static const char *const bad_names[] = { "", "x y", "x:y", "x\r\ny", "caf\xc3\xa9", "(x)", NULL };
+
+  (void) data;
+  for (guint i = 0; bad_names[i] != NULL; i++)
+    {
+      weft_request_add_header (req, bad_names[i], "v");
+      weft_request_set_response_header (req, bad_names[i], "v");
+    }
+  weft_request_add_header (req, NULL, "v");
+  g_assert_cmpuint (req->headers.n, ==, 3);
+  /* a line end in a value: refused, and set_header keeps the old values */
+  weft_request_set_header (req, "x-old", "3\r\nx-evil: 1");
+  g_assert_cmpuint (count_named (req, "x-old"), ==, 2);
+  weft_request_add_header (req, "x-new", "a\nb");
+  weft_request_add_header (req, "x-new", NULL);
+  g_assert_null (weft_request_get_header (req, "x-new"));
+  weft_request_set_header (req, "host", "evil\r\n");
+  g_assert_cmpstr (weft_request_get_authority (req), ==, "svc");
+  /* every token character is allowed */
+  weft_request_add_header (req, "!#$%&'*+-.^_`|~09AZaz", "ok");
+  g_assert_cmpstr (weft_request_get_header (req, "!#$%&'*+-.^_`|~09azaz"), ==, "ok");
+  g_assert_cmpuint (req->resp_headers.n, ==, 0);
+}
+
+static void
+test_observation (Fixture *f, gconstpointer data)
+{
+  WeftRequest *req = &f->req;
+  char buf[WEFT_RESPONSE_FLAGS_MAX];
+
+  (void) data;
+  g_assert_cmpstr (weft_request_get_protocol (req), ==, "HTTP/1.1");
+  g_assert_null (weft_request_get_upstream_address (req));
+  g_assert_null (weft_request_get_trace_id (req));
+  weft_request_set_trace_id (req, "0af7651916cd43dd8448eb211c80319c");
+  g_assert_cmpstr (weft_request_get_trace_id (req), ==, "0af7651916cd43dd8448eb211c80319c");
+  g_assert_cmpuint (weft_request_get_response_flags (req), ==, 0);
+  weft_request_add_response_flags (req, WEFT_RESPONSE_FLAG_RATE_LIMITED);
+  weft_request_add_response_flags (req, WEFT_RESPONSE_FLAG_UPSTREAM_CONNECT_FAILURE);
+  g_assert_cmpstr (weft_response_flags_format (weft_request_get_response_flags (req), buf), ==,
+                   "UF,RL");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add ("/request/headers/add-and-set", Fixture, NULL, fixture_set_up, test_add_and_set,
+              fixture_tear_down);
+  g_test_add ("/request/headers/invalid-changes-nothing", Fixture, NULL, fixture_set_up,
+              test_invalid_changes_nothing, fixture_tear_down);
+  g_test_add ("/request/observation", Fixture, NULL, fixture_set_up, test_observation,
+              fixture_tear_down);
+  return g_test_run ();
+}
