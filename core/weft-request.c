@@ -711,6 +711,12 @@ weft_request_random (WeftRequest *req)
   return (guint32) (weft_worker_random (req->conn->worker) >> 32);
 }
 
+guint64
+weft_request_random64 (WeftRequest *req)
+{
+  return weft_worker_random (req->conn->worker);
+}
+
 void
 weft_request_respond (WeftRequest *req, guint status, const char *content_type,
                       const char *body, gssize body_len)

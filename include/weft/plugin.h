@@ -445,6 +445,8 @@ void            weft_request_set_delay         (WeftRequest *req, guint64 delay_
 void            weft_request_mirror            (WeftRequest *req, WeftUpstream *upstream);
 /* a random 32-bit value from the worker's generator (no lock, no syscall) */
 guint32         weft_request_random            (WeftRequest *req);
+/* 64 random bits from the same generator, for ids (trace and span ids) */
+guint64         weft_request_random64          (WeftRequest *req);
 /* the port the request was sent to: the authority's port, else the original
  * destination port of a redirected connection, else the listener's port */
 guint16         weft_request_get_port          (WeftRequest *req);
