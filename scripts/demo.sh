@@ -80,7 +80,7 @@ ninja -C build
 # ---------------------------------------------------------------- start
 stop_pids   # a mesh left over from an earlier --keep run
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for port in 15000 15001 15006 15100 15106 15107 15108 18081 18082; do
+for port in 14318 15000 15001 15006 15100 15106 15107 15108 18081 18082; do
   if port_busy "$port"; then
     die "127.0.0.1:$port is already in use by $(ss -ltnpH "sport = :$port" 2>/dev/null | sed 's/.*users://' || true); stop it first (bench/run.sh uses 18080-18083 by default; move it with PORT_BASE=...)"
   fi
@@ -92,6 +92,9 @@ mkdir -p "$RUN/logs"
 # outside it
 cp -r demo/sidecars/frontend "$RUN/sidecar-frontend"
 cp -r demo/sidecars/backend "$RUN/sidecar-backend"
+# the access logs live outside the watched config directories
+echo "accesslog: {path: $RUN/logs/access-a.log}" >>"$RUN/sidecar-frontend/weft.yaml"
+echo "accesslog: {path: $RUN/logs/access-b.log}" >>"$RUN/sidecar-backend/weft.yaml"
 
 cleanup() {
   local rc=$?
@@ -114,6 +117,7 @@ start() {   # start NAME COMMAND...: in the background, logging to logs/NAME.log
 }
 
 step "Starting the mesh"
+start collector     python3 -u demo/services/collector.py --listen 127.0.0.1:14318 --out "$RUN/logs/spans.jsonl"
 start backend-app   python3 -u demo/services/backend.py --listen 127.0.0.1:18082
 start frontend-app  python3 -u demo/services/frontend.py --listen 127.0.0.1:18081 --outbound 127.0.0.1:15001
 start sidecar-b     "$WEFT" --config "$RUN/sidecar-backend"
@@ -128,6 +132,7 @@ wait_for() {   # wait_for WHAT CHECK-COMMAND...
   die "$what did not come up within 10 s; see $RUN/logs/"
 }
 ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$1/ready")" = 200 ]; }
+wait_for "collector"    port_busy 14318
 wait_for "backend app"  port_busy 18082
 wait_for "frontend app" port_busy 18081
 wait_for "sidecar B (admin 127.0.0.1:15100)" ready 127.0.0.1:15100
@@ -220,6 +225,83 @@ echo "  'outbound' (frontend -> backend). Sidecar B counts it once, on 'inbound'
 echo "  few connections: sidecar A keeps its upstream connections alive and reuses them."
 echo "  config generation: sidecar A $(generation 127.0.0.1:15000), sidecar B $(generation 127.0.0.1:15100)"
 
+# ---------------------------------------------------------------- observability
+step "Observability: Istio metrics, one trace across both sidecars, access logs"
+sleep 0.5   # the sidecars export spans every 200 ms
+obs_ok=0
+python3 - "$RUN" "$REQUESTS" <<'EOF' || obs_ok=1
+import json, os, re, sys, urllib.request
+
+run, n = sys.argv[1], int(sys.argv[2])
+ok = True
+
+def metrics(port):
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
+    out = []
+    for line in text.splitlines():
+        m = re.match(r'^(\w+)\{(.*)\} (\S+)$', line)
+        if m:
+            out.append((m.group(1), dict(re.findall(r'(\w+)="([^"]*)"', m.group(2))), float(m.group(3))))
+    return out
+
+def p99(samples, **want):
+    """histogram_quantile(0.99) over the buckets, as Prometheus computes it"""
+    buckets = {}
+    for name, labels, v in samples:
+        if name == "istio_request_duration_milliseconds_bucket" and all(labels.get(k) == x for k, x in want.items()):
+            le = float(labels["le"])
+            buckets[le] = buckets.get(le, 0) + v
+    bs = sorted(buckets.items())
+    if not bs or bs[-1][1] == 0:
+        return None
+    rank, prev_le, prev_c = 0.99 * bs[-1][1], 0.0, 0.0
+    for le, c in bs:
+        if c >= rank:
+            return prev_le + (le - prev_le) * (rank - prev_c) / max(c - prev_c, 1e-9)
+        prev_le, prev_c = le, c
+
+print("  istio_requests_total (Istio's labels; the x-weft-peer exchange names both workloads):")
+for port, who in ((15000, "A"), (15100, "B")):
+    for name, l, v in metrics(port):
+        if name == "istio_requests_total" and v > 0:
+            print("    sidecar %s  reporter=%-11s %-12s -> %-12s service=%s code=%s flags=%s  %d"
+                  % (who, l["reporter"], l["source_workload"], l["destination_workload"],
+                     l["destination_service_name"], l["response_code"], l["response_flags"], v))
+b = metrics(15100)
+calls = sum(v for name, l, v in b if name == "istio_requests_total" and l["reporter"] == "destination"
+            and l["source_workload"] == "frontend-v1" and l["destination_workload"] == "backend-v1")
+if calls < n:
+    print("  FAILED: sidecar B counted %d calls from frontend-v1, want %d" % (calls, n)); ok = False
+q = p99(b, reporter="destination", destination_workload="backend-v1")
+print("  p99 latency of backend-v1 as sidecar B saw it (histogram_quantile(0.99) on its buckets): %.2f ms" % q)
+
+spans = [json.loads(l) for l in open(os.path.join(run, "logs", "spans.jsonl"))] if os.path.exists(
+    os.path.join(run, "logs", "spans.jsonl")) else []
+lines_a = [json.loads(l) for l in open(os.path.join(run, "logs", "access-a.log"))]
+first = next((l for l in lines_a if l.get("request_id") == "demo-client-trace-0001" and l.get("listener") == "inbound"), None)
+print()
+if first is None:
+    print("  FAILED: no access log line for request 1 in access-a.log"); sys.exit(1)
+print("  sidecar A's access log line for request 1 (%s, %d lines in all):" % (os.path.join(run, "logs", "access-a.log"), len(lines_a)))
+print("    " + json.dumps(first)[:400] + ("..." if len(json.dumps(first)) > 400 else ""))
+trace = [s for s in spans if s["trace_id"] == first.get("trace_id")]
+print()
+print("  trace %s (%d spans exported to the demo collector, %d in this trace):" % (first.get("trace_id"), len(spans), len(trace)))
+by_parent = {}
+for s in trace:
+    by_parent.setdefault(s["parent_id"], []).append(s)
+def show(parent, depth):
+    for s in sorted(by_parent.get(parent, []), key=lambda s: s["start"]):
+        print("    %s%-8s %-6s %-22s %7.2f ms  span %s" % ("  " * depth, s["service"], {2: "SERVER", 3: "CLIENT"}.get(s["kind"], s["kind"]),
+              s["name"], (s["end"] - s["start"]) / 1e6, s["span_id"]))
+        show(s["span_id"], depth + 1)
+show(None, 0)
+kinds = sorted((s["service"], s["kind"]) for s in trace)
+if len(trace) != 3 or len(by_parent.get(None, [])) != 1:
+    print("  FAILED: want 3 spans under one root (A SERVER -> A CLIENT -> B SERVER), got %s" % kinds); ok = False
+sys.exit(0 if ok else 1)
+EOF
+
 # ---------------------------------------------------------------- hot reload
 step "Hot reload: adding a listener to sidecar B by rewriting its config"
 gen_before=$(generation 127.0.0.1:15100)
@@ -240,6 +322,7 @@ listeners:
     address: 127.0.0.1:15106
     direction: inbound
     upstream: backend-app
+    plugins: [metrics, tracing, accesslog]
   - name: inbound-alt
     address: 127.0.0.1:15107
     direction: inbound
@@ -270,6 +353,10 @@ acl:
         - name: a-get-foo
           from: [{source: {ipBlocks: [127.0.0.2/32]}}]
           to: [{operation: {methods: [GET], paths: [/foo]}}]
+EOF
+cat >>"$RUN/weft.yaml.new" <<EOF
+tracing: {sampling: 100, endpoint: "http://127.0.0.1:14318/v1/traces", batch: {interval: 200ms}}
+accesslog: {path: $RUN/logs/access-b.log}
 EOF
 # rename into place, as a ConfigMap update would swap it in atomically
 mv "$RUN/weft.yaml.new" "$RUN/sidecar-backend/weft.yaml"
@@ -341,7 +428,9 @@ cat <<EOF
   curl -s http://127.0.0.1:15100/metrics     # sidecar B
   curl -s http://127.0.0.1:15100/config
   curl -s http://127.0.0.1:15006/hello       # a request through the whole mesh
-  logs:    $RUN/logs/{sidecar-a,sidecar-b,frontend-app,backend-app}.log
+  logs:    $RUN/logs/{sidecar-a,sidecar-b,frontend-app,backend-app,collector}.log
+  access:  $RUN/logs/access-{a,b}.log (one JSON line per request)
+  traces:  $RUN/logs/spans.jsonl (what the demo collector received, one span per line)
   configs: $RUN/sidecar-frontend/, $RUN/sidecar-backend/ (edit a file there to hot-reload)
 EOF
 
@@ -356,6 +445,10 @@ if [ "$reload_ok" -ne 0 ]; then
 fi
 if [ "$policy_ok" -ne 0 ]; then
   bold "demo: policy FAILED"
+  exit 1
+fi
+if [ "$obs_ok" -ne 0 ]; then
+  bold "demo: observability FAILED"
   exit 1
 fi
 if [ "$KEEP" -eq 1 ]; then

@@ -18,6 +18,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import JsonHandler, serve  # noqa: E402
 
 OUTBOUND = "127.0.0.1:15001"
+# what an application must pass from its inbound request to its outbound
+# calls for traces to join up (Istio asks the same of applications)
+TRACE_HEADERS = ("x-request-id", "traceparent", "tracestate", "b3", "x-b3-traceid",
+                 "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags")
 
 
 class Frontend(JsonHandler):
@@ -32,8 +36,10 @@ class Frontend(JsonHandler):
         }
         host, port = self.server.outbound.rsplit(":", 1)
         headers = {"host": "backend"}
-        if request_id:
-            headers["x-request-id"] = request_id    # propagate the trace id
+        for name in TRACE_HEADERS:
+            if self.headers.get(name):
+                headers[name] = self.headers.get(name)
+        seen["traceparent"] = self.headers.get("traceparent")
         try:
             conn = http.client.HTTPConnection(host, int(port), timeout=5)
             conn.request("GET", "/api/hello", headers=headers)
