@@ -156,6 +156,76 @@ test_escape_truncates_at_a_boundary (void)
   g_assert_cmpstr (back, ==, "ab");
 }
 
+/* the escaping rules written out the simple way, one character at a time,
+ * with GLib's UTF-8 decoder */
+static char *
+reference_escape (const char *value, gsize max)
+{
+  GString *out = g_string_new ("\"");
+  const char *p = value;
+  gsize used = 0;
+
+  while (*p != '\0')
+    {
+      guchar c = (guchar) *p;
+      char esc[8];
+      gsize n, consumed = 1;
+      gunichar u;
+
+      if (c == '"' || c == '\\')
+        n = (gsize) g_snprintf (esc, sizeof esc, "\\%c", c);
+      else if (c < 0x20 || c == 0x7f)
+        n = (gsize) g_snprintf (esc, sizeof esc, "\\u%04x", c);
+      else if (c < 0x80)
+        n = (gsize) g_snprintf (esc, sizeof esc, "%c", c);
+      else if ((u = g_utf8_get_char_validated (p, -1)) < 0x110000 && u != 0)
+        {
+          consumed = n = (gsize) (g_utf8_next_char (p) - p);
+          memcpy (esc, p, n);
+        }
+      else
+        n = (gsize) g_snprintf (esc, sizeof esc, "\\ufffd");
+      if (used + n > max)
+        break;
+      g_string_append_len (out, esc, (gssize) n);
+      used += n;
+      p += consumed;
+    }
+  g_string_append_c (out, '"');
+  return g_string_free (out, FALSE);
+}
+
+/* random strings of plain runs, quotes, controls, good and bad UTF-8,
+ * under random caps: the fast escaper says exactly what the simple one does */
+static void
+test_escape_matches_reference (void)
+{
+  static const char *const pieces[] = {
+    "a", "abcdefgh", "0123456789abcdef/path/segment", "\"", "\\", "\x01", "\x1f", "\x7f",
+    "\t", "\xc3\xa9", "\xe6\x97\xa5", "\xf0\x9f\x98\x80", "\xff", "\xc3", "\xe2\x82",
+    "\xed\xa0\x80", "\xc0\xaf", "\xf4\x90\x80\x80", "\x80", " ", "~",
+  };
+  GRand *rand = g_rand_new_with_seed (7);
+
+  for (int i = 0; i < 20000; i++)
+    {
+      g_autoptr(GString) in = g_string_new (NULL);
+      gint pieces_n = g_rand_int_range (rand, 0, 40);
+      gsize max = (gsize) g_rand_int_range (rand, 0, 300);
+      char buf[1024];
+      g_autofree char *want = NULL;
+
+      for (gint k = 0; k < pieces_n; k++)
+        g_string_append (in, pieces[g_rand_int_range (rand, 0, G_N_ELEMENTS (pieces))]);
+      want = reference_escape (in->str, max);
+      weft_accesslog_escape (buf, 0, sizeof buf, in->str, max);
+      if (g_strcmp0 (buf, want) != 0)
+        g_test_message ("input %s, cap %" G_GSIZE_FORMAT, in->str, max);
+      g_assert_cmpstr (buf, ==, want);
+    }
+  g_rand_free (rand);
+}
+
 static void
 test_escape_null_and_small_buffers (void)
 {
@@ -789,6 +859,7 @@ main (int argc, char **argv)
   g_test_add_func ("/accesslog/escape/truncates-at-a-boundary",
                    test_escape_truncates_at_a_boundary);
   g_test_add_func ("/accesslog/escape/null-and-small-buffers", test_escape_null_and_small_buffers);
+  g_test_add_func ("/accesslog/escape/matches-reference", test_escape_matches_reference);
   g_test_add_func ("/accesslog/time/known-values", test_time_known_values);
   g_test_add_func ("/accesslog/time/matches-gdatetime", test_time_matches_gdatetime);
   g_test_add_func ("/accesslog/line/fields-and-types", test_line_fields_and_types);
