@@ -21,18 +21,18 @@ typedef struct {
   WeftSpanKind     kind;
 } WeftTraceInstance;
 
-/* the request's trace context, in its arena */
+/* the request's trace context, in its arena; zeroed there, so small */
 typedef struct {
-  char              trace_id[WEFT_TRACE_ID_HEX + 1];
-  char              span_id[WEFT_SPAN_ID_HEX + 1];     /* this proxy's span */
-  char              parent_id[WEFT_SPAN_ID_HEX + 1];   /* the caller's, or "" */
-  WeftTraceDecision decision;                         /* DROP, SAMPLE or DEBUG */
-  gboolean          short_b3;
-  gboolean          b3_single;                        /* B3 forms to write back */
-  gboolean          b3_multi;
-  gboolean          drop_tracestate;
-  gboolean          had_traceparent;                  /* replace it, or just add */
-  gint64            client_start_us;                  /* 0 = UPSTREAM never ran */
+  char    trace_id[WEFT_TRACE_ID_HEX + 1];
+  char    span_id[WEFT_SPAN_ID_HEX + 1];     /* this proxy's span */
+  char    parent_id[WEFT_SPAN_ID_HEX + 1];   /* the caller's, or "" */
+  guint8  decision;                          /* WeftTraceDecision: DROP, SAMPLE or DEBUG */
+  guint8  short_b3;
+  guint8  b3_single;                         /* B3 forms to write back */
+  guint8  b3_multi;
+  guint8  drop_tracestate;
+  guint8  had_traceparent;                   /* replace it, or just add */
+  gint64  client_start_us;                   /* 0 = UPSTREAM never ran */
 } WeftTraceRequest;
 
 /* ------------------------------------------------------------------ */
@@ -89,59 +89,72 @@ weft_trace_worker_init (gpointer data, guint worker_index)
 /* the trace context                                                    */
 /* ------------------------------------------------------------------ */
 
-static guint32
-weft_trace_random (gpointer req)
+static WeftTraceDecision
+weft_trace_decide (const WeftTraceConfig *config, WeftTraceDecision caller, WeftRequest *req)
 {
-  return weft_request_random (req);
+  if (caller != WEFT_TRACE_DECISION_NONE)
+    return caller;
+  return (guint64) weft_request_random (req) < config->sample_below
+         ? WEFT_TRACE_DECISION_SAMPLE : WEFT_TRACE_DECISION_DROP;
 }
 
+/* the request came with propagation headers: its parent, and which of
+ * them to write back */
 static void
-weft_trace_decide (WeftTraceRequest *tr, const WeftTraceConfig *config,
-                   const WeftTraceParent *parent, WeftRequest *req)
+weft_trace_continue (WeftTraceRequest *tr, const WeftTraceHeaders *h, WeftTraceParent *parent)
 {
-  tr->decision = parent->decision;
-  if (tr->decision != WEFT_TRACE_DECISION_NONE)
-    return;
-  tr->decision = (guint64) weft_request_random (req) < config->sample_below
-                 ? WEFT_TRACE_DECISION_SAMPLE : WEFT_TRACE_DECISION_DROP;
+  weft_trace_extract (h, parent);
+  if (parent->source != WEFT_TRACE_SOURCE_NONE)
+    {
+      memcpy (tr->trace_id, parent->trace_id, sizeof tr->trace_id);
+      memcpy (tr->parent_id, parent->span_id, sizeof tr->parent_id);
+    }
+  tr->short_b3 = parent->short_b3;
+  tr->b3_single = h->b3 != NULL;
+  tr->b3_multi = h->x_b3_traceid != NULL || h->x_b3_spanid != NULL ||
+                 h->x_b3_sampled != NULL || h->x_b3_flags != NULL;
+  tr->had_traceparent = h->traceparent != NULL;
+  /* tracestate belongs to the traceparent it came with */
+  tr->drop_tracestate = h->tracestate != NULL && parent->source != WEFT_TRACE_SOURCE_W3C;
 }
 
-/* the request's context, read from its headers the first time */
+/* the request's context, read from its headers: one pass finds all the
+ * propagation ones; without any (the common case) nothing is parsed */
 static WeftTraceRequest *
-weft_trace_begin (WeftRequest *req, WeftTraceInstance *inst)
+weft_trace_begin_new (WeftRequest *req, const WeftTraceConfig *config)
 {
-  WeftTraceConfig *config = inst->config;
-  WeftTraceRequest *tr = weft_request_get_data (req, config->slot);
+  WeftTraceRequest *tr = weft_request_alloc (req, sizeof *tr);
   WeftTraceHeaders h = { NULL };
   WeftTraceParent parent;
+  gboolean found = FALSE;
   const char *name, *value;
 
-  if (tr != NULL)
-    return tr;
-  tr = weft_request_alloc (req, sizeof *tr);
-  /* one pass over the headers finds all the propagation ones */
   for (guint i = 0; weft_request_get_header_nth (req, i, &name, &value); i++)
-    weft_trace_headers_take (&h, name, value);
-  weft_trace_extract (&h, &parent);
-  if (parent.source != WEFT_TRACE_SOURCE_NONE)
+    if (weft_trace_header_candidate (name))
+      found |= weft_trace_headers_take (&h, name, value);
+  parent.source = WEFT_TRACE_SOURCE_NONE;
+  parent.decision = WEFT_TRACE_DECISION_NONE;
+  if (found)
+    weft_trace_continue (tr, &h, &parent);
+  if (parent.source == WEFT_TRACE_SOURCE_NONE)
     {
-      memcpy (tr->trace_id, parent.trace_id, sizeof tr->trace_id);
-      memcpy (tr->parent_id, parent.span_id, sizeof tr->parent_id);
+      guint64 hi = weft_request_random64 (req);
+      weft_trace_format_trace_id (tr->trace_id, hi, weft_request_random64 (req));
     }
-  else
-    weft_trace_new_id (tr->trace_id, WEFT_TRACE_ID_HEX, weft_trace_random, req);
-  weft_trace_new_id (tr->span_id, WEFT_SPAN_ID_HEX, weft_trace_random, req);
-  weft_trace_decide (tr, config, &parent, req);
-  tr->short_b3 = parent.short_b3;
-  tr->b3_single = h.b3 != NULL;
-  tr->b3_multi = h.x_b3_traceid != NULL || h.x_b3_spanid != NULL || h.x_b3_sampled != NULL ||
-                 h.x_b3_flags != NULL;
-  tr->had_traceparent = h.traceparent != NULL;
-  /* tracestate belongs to the traceparent it came with */
-  tr->drop_tracestate = h.tracestate != NULL && parent.source != WEFT_TRACE_SOURCE_W3C;
+  weft_trace_format_span_id (tr->span_id, weft_request_random64 (req));
+  tr->decision = weft_trace_decide (config, parent.decision, req);
   weft_request_set_data (req, config->slot, tr);
   weft_request_set_trace_id (req, tr->trace_id);
   return tr;
+}
+
+/* the request's context, made the first time a hook asks */
+static inline WeftTraceRequest *
+weft_trace_begin (WeftRequest *req, const WeftTraceInstance *inst)
+{
+  WeftTraceRequest *tr = weft_request_get_data (req, inst->config->slot);
+
+  return tr != NULL ? tr : weft_trace_begin_new (req, inst->config);
 }
 
 static gboolean

@@ -10,6 +10,9 @@
 #include "weft-tracing-span-private.h"
 
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* TRUE when @s starts with @n lowercase hex digits that are not all zero */
 static gboolean
@@ -308,6 +311,49 @@ weft_trace_extract (const WeftTraceHeaders *h, WeftTraceParent *out)
     out->decision = WEFT_TRACE_DECISION_DEBUG;
 }
 
+/* the slot of @name among the propagation headers, or NULL; the length
+ * and a letter pick the one candidate before any case-insensitive compare */
+static const char **
+weft_trace_headers_slot (WeftTraceHeaders *h, const char *name)
+{
+  gsize len = strlen (name);
+
+  switch (name[0] | 0x20)
+    {
+    case 't':
+      if (len == 11)
+        return g_ascii_strcasecmp (name, "traceparent") == 0 ? &h->traceparent : NULL;
+      if (len == 10)
+        return g_ascii_strcasecmp (name, "tracestate") == 0 ? &h->tracestate : NULL;
+      return NULL;
+    case 'b':
+      return len == 2 && name[1] == '3' ? &h->b3 : NULL;
+    case 'x':
+      /* x-forwarded-for and x-request-id are common: leave them cheaply */
+      if (len < 10 || name[1] != '-' || (name[2] | 0x20) != 'b' || name[3] != '3' ||
+          name[4] != '-')
+        return NULL;
+      name += 5;
+      switch (len)
+        {
+        case 12:
+          if ((name[0] | 0x20) == 't')
+            return g_ascii_strcasecmp (name, "traceid") == 0 ? &h->x_b3_traceid : NULL;
+          return g_ascii_strcasecmp (name, "sampled") == 0 ? &h->x_b3_sampled : NULL;
+        case 11:
+          return g_ascii_strcasecmp (name, "spanid") == 0 ? &h->x_b3_spanid : NULL;
+        case 17:
+          return g_ascii_strcasecmp (name, "parentspanid") == 0 ? &h->x_b3_parentspanid : NULL;
+        case 10:
+          return g_ascii_strcasecmp (name, "flags") == 0 ? &h->x_b3_flags : NULL;
+        default:
+          return NULL;
+        }
+    default:
+      return NULL;
+    }
+}
+
 /**
  * weft_trace_headers_take:
  * @h: the headers found so far
@@ -315,44 +361,15 @@ weft_trace_extract (const WeftTraceHeaders *h, WeftTraceParent *out)
  * @value: its value
  *
  * Keeps @value when @name is a propagation header (the first one wins).
+ * Callers may skip names weft_trace_header_candidate() rejects.
  *
  * Returns: TRUE when it was one
  */
 gboolean
 weft_trace_headers_take (WeftTraceHeaders *h, const char *name, const char *value)
 {
-  const char **slot = NULL;
+  const char **slot = weft_trace_headers_slot (h, name);
 
-  switch (g_ascii_tolower (name[0]))
-    {
-    case 't':
-      if (g_ascii_strcasecmp (name, "traceparent") == 0)
-        slot = &h->traceparent;
-      else if (g_ascii_strcasecmp (name, "tracestate") == 0)
-        slot = &h->tracestate;
-      break;
-    case 'b':
-      if (g_ascii_strcasecmp (name, "b3") == 0)
-        slot = &h->b3;
-      break;
-    case 'x':
-      /* x-forwarded-for and x-request-id are common: leave them cheaply */
-      if (name[1] != '-' || (name[2] | 0x20) != 'b' || name[3] != '3' || name[4] != '-')
-        break;
-      if (g_ascii_strcasecmp (name + 5, "traceid") == 0)
-        slot = &h->x_b3_traceid;
-      else if (g_ascii_strcasecmp (name + 5, "spanid") == 0)
-        slot = &h->x_b3_spanid;
-      else if (g_ascii_strcasecmp (name + 5, "parentspanid") == 0)
-        slot = &h->x_b3_parentspanid;
-      else if (g_ascii_strcasecmp (name + 5, "sampled") == 0)
-        slot = &h->x_b3_sampled;
-      else if (g_ascii_strcasecmp (name + 5, "flags") == 0)
-        slot = &h->x_b3_flags;
-      break;
-    default:
-      break;
-    }
   if (slot == NULL)
     return FALSE;
   if (*slot == NULL)
@@ -364,43 +381,72 @@ weft_trace_headers_take (WeftTraceHeaders *h, const char *name, const char *valu
 /* writing                                                              */
 /* ------------------------------------------------------------------ */
 
-/* "000102...ff": each byte's two digits, for ids without a loop per digit */
-static const char weft_hex_pairs[] =
-  "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-  "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
-  "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
-  "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
-  "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
-  "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
-  "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
-  "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+#ifdef __SSE2__
+/* x86-64 always has SSE2: the 16 nibbles side by side in one register
+ * become digits with a compare and two adds */
+static inline void
+weft_trace_hex64_digits (char *out, guint64 v)
+{
+  const __m128i low4 = _mm_set1_epi8 (0x0f);
+  __m128i bytes = _mm_cvtsi64_si128 ((gint64) GUINT64_TO_BE (v));
+  __m128i nibbles = _mm_unpacklo_epi8 (_mm_and_si128 (_mm_srli_epi16 (bytes, 4), low4),
+                                       _mm_and_si128 (bytes, low4));
+  __m128i letters = _mm_and_si128 (_mm_cmpgt_epi8 (nibbles, _mm_set1_epi8 (9)),
+                                   _mm_set1_epi8 ('a' - '0' - 10));
+
+  _mm_storeu_si128 ((__m128i *) out,
+                    _mm_add_epi8 (nibbles, _mm_add_epi8 (letters, _mm_set1_epi8 ('0'))));
+}
+#else
+static inline void
+weft_trace_hex64_digits (char *out, guint64 v)
+{
+  for (int i = 15; i >= 0; i--, v >>= 4)
+    out[i] = "0123456789abcdef"[v & 0xf];
+}
+#endif
 
 /**
- * weft_trace_new_id:
- * @out: (out): at least @n_hex + 1 bytes
- * @n_hex: 16 for a span id, 32 for a trace id
- * @random: 32 random bits per call
- * @data: for @random
+ * weft_trace_hex64:
+ * @out: (out): 16 bytes; no NUL is written
+ * @v: a number
  *
- * A random id; an all-zero id is invalid, so that one case becomes ...01.
+ * Writes @v as 16 lowercase hex digits, the most significant first.
  */
 void
-weft_trace_new_id (char *out, guint n_hex, WeftTraceRandomFunc random, gpointer data)
+weft_trace_hex64 (char *out, guint64 v)
 {
-  guint32 any = 0;
+  weft_trace_hex64_digits (out, v);
+}
 
-  for (guint i = 0; i < n_hex; i += 8)
-    {
-      guint32 r = random (data);
-      any |= r;
-      memcpy (out + i, weft_hex_pairs + 2 * (r >> 24), 2);
-      memcpy (out + i + 2, weft_hex_pairs + 2 * ((r >> 16) & 0xff), 2);
-      memcpy (out + i + 4, weft_hex_pairs + 2 * ((r >> 8) & 0xff), 2);
-      memcpy (out + i + 6, weft_hex_pairs + 2 * (r & 0xff), 2);
-    }
-  if (any == 0)
-    out[n_hex - 1] = '1';
-  out[n_hex] = '\0';
+/**
+ * weft_trace_format_trace_id:
+ * @out: (out): the trace id, 32 hex digits and a NUL
+ * @hi: the high 64 bits, random
+ * @lo: the low 64 bits, random
+ *
+ * An all-zero id is invalid, so that one case becomes ...01.
+ */
+void
+weft_trace_format_trace_id (char out[WEFT_TRACE_ID_HEX + 1], guint64 hi, guint64 lo)
+{
+  weft_trace_hex64_digits (out, hi);
+  weft_trace_hex64_digits (out + 16, (hi | lo) == 0 ? 1 : lo);
+  out[WEFT_TRACE_ID_HEX] = '\0';
+}
+
+/**
+ * weft_trace_format_span_id:
+ * @out: (out): the span id, 16 hex digits and a NUL
+ * @v: 64 random bits
+ *
+ * An all-zero id is invalid, so that one case becomes ...01.
+ */
+void
+weft_trace_format_span_id (char out[WEFT_SPAN_ID_HEX + 1], guint64 v)
+{
+  weft_trace_hex64_digits (out, v == 0 ? 1 : v);
+  out[WEFT_SPAN_ID_HEX] = '\0';
 }
 
 void

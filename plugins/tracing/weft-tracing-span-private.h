@@ -91,11 +91,29 @@ void     weft_trace_extract           (const WeftTraceHeaders *h, WeftTraceParen
 /* TRUE for a header name weft_trace_extract() reads; fills the field */
 gboolean weft_trace_headers_take      (WeftTraceHeaders *h, const char *name, const char *value);
 
-typedef guint32 (*WeftTraceRandomFunc) (gpointer data);
+/* FALSE for a name that cannot be a propagation header, decided by its
+ * first bytes alone: the per-request scan of every header stays cheap */
+static inline gboolean
+weft_trace_header_candidate (const char *name)
+{
+  switch (name[0] | 0x20)
+    {
+    case 't':
+      return TRUE;
+    case 'b':
+      return name[1] == '3';
+    case 'x':
+      return name[1] == '-' && (name[2] | 0x20) == 'b';
+    default:
+      return FALSE;
+    }
+}
 
-/* @n_hex (16 or 32) random lowercase hex digits and a NUL, never all zero */
-void     weft_trace_new_id            (char *out, guint n_hex, WeftTraceRandomFunc random,
-                                       gpointer data);
+/* 16 lowercase hex digits of @v, most significant first, no NUL */
+void     weft_trace_hex64             (char *out, guint64 v);
+/* ids from random bits, lowercase hex and a NUL; never all zero */
+void     weft_trace_format_trace_id   (char out[WEFT_TRACE_ID_HEX + 1], guint64 hi, guint64 lo);
+void     weft_trace_format_span_id    (char out[WEFT_SPAN_ID_HEX + 1], guint64 v);
 void     weft_trace_format_traceparent (char out[WEFT_TRACEPARENT_MAX], const char *trace_id,
                                         const char *span_id, gboolean sampled);
 /* the trace id as B3 writes it: the low 16 digits when @short_b3 and the

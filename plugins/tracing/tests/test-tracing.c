@@ -276,23 +276,50 @@ test_headers_take (void)
   g_assert_false (weft_trace_headers_take (&h, "b3x", "x"));
   g_assert_false (weft_trace_headers_take (&h, "x-request-id", "x"));
   g_assert_false (weft_trace_headers_take (&h, "host", "x"));
+  /* same length or first letter as a propagation header, but not one */
+  g_assert_false (weft_trace_headers_take (&h, "traceparenT2", "x"));
+  g_assert_false (weft_trace_headers_take (&h, "tracestat", "x"));
+  g_assert_false (weft_trace_headers_take (&h, "traceparens", "x"));
+  g_assert_false (weft_trace_headers_take (&h, "tracestatf", "x"));
+  g_assert_false (weft_trace_headers_take (&h, "bb", "x"));
+  g_assert_false (weft_trace_headers_take (&h, "x-b3-traceie", "x"));
+  g_assert_false (weft_trace_headers_take (&h, "x-b3-sampleD2", "x"));
+  g_assert_false (weft_trace_headers_take (&h, "x-b3-zampled", "x"));
+  g_assert_false (weft_trace_headers_take (&h, "x-b3-spanix", "x"));
+  g_assert_false (weft_trace_headers_take (&h, "x-b3-flagz", "x"));
+  g_assert_false (weft_trace_headers_take (&h, "x-b4-flags", "x"));
+  g_assert_false (weft_trace_headers_take (&h, "x", "x"));
+  g_assert_false (weft_trace_headers_take (&h, "t", "x"));
+  g_assert_false (weft_trace_headers_take (&h, "b", "x"));
+}
+
+/* the quick filter passes every propagation header, in any case */
+static void
+test_header_candidate (void)
+{
+  static const char *const names[] = {
+    "traceparent", "TRACEPARENT", "tracestate", "b3", "B3", "x-b3-traceid", "X-B3-TRACEID",
+    "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "X-b3-Flags", NULL
+  };
+
+  for (guint i = 0; names[i] != NULL; i++)
+    g_assert_true (weft_trace_header_candidate (names[i]));
+  g_assert_false (weft_trace_header_candidate ("host"));
+  g_assert_false (weft_trace_header_candidate ("x-request-id"));
+  g_assert_false (weft_trace_header_candidate ("x-forwarded-for"));
+  g_assert_false (weft_trace_header_candidate ("bx"));
+  g_assert_false (weft_trace_header_candidate ("user-agent"));
+  g_assert_false (weft_trace_header_candidate ("x"));
 }
 
 /* ------------------------------------------------------------------ */
 /* ids and writing                                                      */
 /* ------------------------------------------------------------------ */
 
-static guint32
-test_random (gpointer data)
+static guint64
+test_random64 (GRand *rand)
 {
-  return g_rand_int (data);
-}
-
-static guint32
-test_zero (gpointer data)
-{
-  (void) data;
-  return 0;
+  return (guint64) g_rand_int (rand) << 32 | g_rand_int (rand);
 }
 
 static gboolean
@@ -304,6 +331,34 @@ test_lower_hex (const char *s, gsize n)
     if (!g_ascii_isxdigit (s[i]) || g_ascii_isupper (s[i]))
       return FALSE;
   return TRUE;
+}
+
+/* the hex digits against printf's, for edge values and random ones */
+static void
+test_hex64 (void)
+{
+  static const guint64 edges[] = {
+    0, 1, 9, 10, 15, 16, 0x99, 0x9a, 0xff, G_GUINT64_CONSTANT (0x0123456789abcdef),
+    G_GUINT64_CONSTANT (0xfedcba9876543210), G_GUINT64_CONSTANT (0x8000000000000000),
+    G_GUINT64_CONSTANT (0x00000000ffffffff), G_GUINT64_CONSTANT (0xffffffff00000000),
+    G_MAXUINT64,
+  };
+  GRand *rand = g_rand_new_with_seed (7);
+  char got[17];
+  char want[17];
+
+  for (guint i = 0; i < G_N_ELEMENTS (edges) + 100000; i++)
+    {
+      guint64 v = i < G_N_ELEMENTS (edges) ? edges[i] : test_random64 (rand);
+      /* a guard byte: exactly 16 digits are written, no NUL */
+      got[16] = '#';
+      weft_trace_hex64 (got, v);
+      g_assert_cmpint (got[16], ==, '#');
+      got[16] = '\0';
+      g_snprintf (want, sizeof want, "%016" G_GINT64_MODIFIER "x", v);
+      g_assert_cmpstr (got, ==, want);
+    }
+  g_rand_free (rand);
 }
 
 static void
@@ -318,15 +373,25 @@ test_ids (void)
 
   for (guint i = 0; i < 10000; i++)
     {
-      weft_trace_new_id (span, WEFT_SPAN_ID_HEX, test_random, rand);
+      weft_trace_format_span_id (span, test_random64 (rand));
       g_assert_true (test_lower_hex (span, WEFT_SPAN_ID_HEX));
       g_assert_true (g_hash_table_add (seen, g_strdup (span)));
     }
-  weft_trace_new_id (trace, WEFT_TRACE_ID_HEX, test_random, rand);
+  weft_trace_format_trace_id (trace, test_random64 (rand), test_random64 (rand));
   g_assert_true (test_lower_hex (trace, WEFT_TRACE_ID_HEX));
+  /* the high bits come first */
+  weft_trace_format_trace_id (trace, G_GUINT64_CONSTANT (0x4bf92f3577b34da6),
+                              G_GUINT64_CONSTANT (0xa3ce929d0e0e4736));
+  g_assert_cmpstr (trace, ==, "4bf92f3577b34da6a3ce929d0e0e4736");
+  weft_trace_format_trace_id (trace, 0, 0xab);
+  g_assert_cmpstr (trace, ==, "000000000000000000000000000000ab");
+  weft_trace_format_trace_id (trace, 1, 0);
+  g_assert_cmpstr (trace, ==, "00000000000000010000000000000000");
+  weft_trace_format_span_id (span, G_GUINT64_CONSTANT (0x00f067aa0ba902b7));
+  g_assert_cmpstr (span, ==, "00f067aa0ba902b7");
   /* an all-zero draw still gives a valid id */
-  weft_trace_new_id (span, WEFT_SPAN_ID_HEX, test_zero, NULL);
-  weft_trace_new_id (trace, WEFT_TRACE_ID_HEX, test_zero, NULL);
+  weft_trace_format_span_id (span, 0);
+  weft_trace_format_trace_id (trace, 0, 0);
   g_assert_cmpstr (span, ==, "0000000000000001");
   g_assert_cmpstr (trace, ==, "00000000000000000000000000000001");
   weft_trace_format_traceparent (tp, trace, span, TRUE);
@@ -817,6 +882,8 @@ main (int argc, char **argv)
   g_test_add_func ("/tracing/b3/multi", test_b3_multi);
   g_test_add_func ("/tracing/extract/precedence", test_extract_precedence);
   g_test_add_func ("/tracing/extract/headers-take", test_headers_take);
+  g_test_add_func ("/tracing/extract/header-candidate", test_header_candidate);
+  g_test_add_func ("/tracing/ids/hex64", test_hex64);
   g_test_add_func ("/tracing/ids", test_ids);
   g_test_add_func ("/tracing/format", test_format);
   g_test_add_func ("/tracing/encode/otlp", test_encode_otlp);
