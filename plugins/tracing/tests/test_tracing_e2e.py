@@ -629,6 +629,9 @@ def test_full_batch_is_sent_before_the_timer():
             c.get("/app")
         c.close()
         wait_for(lambda: len(collector.spans) == 5, 5, what="a full batch sent at once")
+        # weft counts the POST when the answer is back, after the
+        # collector has the spans
+        wait_for(lambda: exports_total(w, "ok") >= 1, 5, what="the POST counted")
         check(exports_total(w, "ok") == 1, "in one POST")
     finally:
         w.stop()
