@@ -226,45 +226,62 @@ weft_trace_settings_parse (const WeftNode *node, GError **error)
 /* export batches                                                       */
 /* ------------------------------------------------------------------ */
 
-/* up to max_spans waiting spans into one body; 0 when none wait */
+/* how many spans wait in all the queues; a queue that fills up from now
+ * on may kick again */
+static guint
+weft_trace_config_waiting (WeftTraceConfig *config)
+{
+  guint n = 0;
+
+  for (guint w = 0; w < config->n_workers; w++)
+    {
+      weft_span_queue_rearm (&config->queues[w]);
+      n += weft_span_queue_length (&config->queues[w]);
+    }
+  return n;
+}
+
+/* up to max_spans waiting spans into one body; 0 when none wait, and
+ * then nothing is encoded */
 static guint
 weft_trace_config_encode (WeftTraceConfig *config, GBytes **body)
 {
   WeftSpanEncoder *enc = &config->encoder;
   guint room = config->settings->max_spans;
 
+  if (weft_trace_config_waiting (config) == 0)
+    return 0;
   weft_span_encoder_begin (enc, &config->resource);
   for (guint w = 0; w < config->n_workers && room > 0; w++)
     {
       WeftSpanQueue *q = &config->queues[w];
-      guint take;
+      guint take = MIN (weft_span_queue_length (q), room);
 
-      /* rearm first: a span queued from now on may kick again */
-      weft_span_queue_rearm (q);
-      take = MIN (weft_span_queue_length (q), room);
       for (guint i = 0; i < take; i++)
         weft_span_encoder_add (enc, &config->resource, weft_span_queue_nth (q, i));
       weft_span_queue_release (q, take);
       room -= take;
     }
-  if (room == config->settings->max_spans)
-    return 0;
   *body = weft_span_encoder_end (enc);
   return config->settings->max_spans - room;
 }
 
 /* empties the queues into POSTs; unless @all, stops while the exporter
- * has as many in flight as it allows, and the spans wait */
+ * has as many in flight as it allows, and the spans wait for one to end */
 static void
 weft_trace_config_flush (WeftTraceConfig *config, gboolean all)
 {
+  config->held_back = FALSE;
   for (;;)
     {
       GBytes *body = NULL;
       guint n;
 
       if (!all && !weft_trace_exporter_can_send (config->exporter))
-        return;
+        {
+          config->held_back = TRUE;
+          return;
+        }
       n = weft_trace_config_encode (config, &body);
       if (n == 0)
         return;
@@ -273,11 +290,16 @@ weft_trace_config_flush (WeftTraceConfig *config, gboolean all)
     }
 }
 
-/* a POST ended: spans held back while the exporter was busy go now */
+/* a POST ended: spans held back while the exporter was busy go now;
+ * others wait for the timer (or a kick), so that POSTs do not follow
+ * each other back to back with a span or two each */
 static void
 weft_trace_config_ready (gpointer data)
 {
-  weft_trace_config_flush (data, FALSE);
+  WeftTraceConfig *config = data;
+
+  if (config->held_back)
+    weft_trace_config_flush (config, FALSE);
 }
 
 static gboolean

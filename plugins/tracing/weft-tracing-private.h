@@ -119,6 +119,7 @@ typedef struct {
   WeftSpanEncoder     encoder;
   WeftTraceExporter  *exporter;
   guint               timer;
+  gboolean            held_back;      /* spans waited for a POST to end */
   WeftMetricSeries   *recorded;
   WeftMetricSeries   *dropped;
 } WeftTraceConfig;
