@@ -19,15 +19,23 @@ const char *const weft_istio_label_names[WEFT_IL_COUNT + 1] = {
 };
 
 /* Istio's TCP families carry the same labels but the HTTP ones */
-const char *const weft_istio_tcp_label_names[WEFT_IL_COUNT - 2] = {
-  "reporter", "source_workload", "source_canonical_service", "source_canonical_revision",
-  "source_workload_namespace", "source_principal", "source_app", "source_version",
-  "source_cluster", "destination_workload", "destination_workload_namespace",
-  "destination_principal", "destination_app", "destination_version", "destination_service",
-  "destination_canonical_service", "destination_canonical_revision",
-  "destination_service_name", "destination_service_namespace", "destination_cluster",
-  "response_flags", "connection_security_policy", NULL,
-};
+static gboolean
+weft_istio_label_is_tcp (guint label)
+{
+  return label != WEFT_IL_REQUEST_PROTOCOL && label != WEFT_IL_RESPONSE_CODE &&
+         label != WEFT_IL_GRPC_RESPONSE_STATUS;
+}
+
+void
+weft_istio_tcp_values (const char *const *all, const char **tcp)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < WEFT_IL_COUNT; i++)
+    if (weft_istio_label_is_tcp (i))
+      tcp[n++] = all[i];
+  tcp[n] = NULL;
+}
 
 /* Istio's default buckets */
 static const double weft_istio_duration_buckets[] = {
@@ -82,8 +90,10 @@ weft_metrics_config_register (WeftMetricsConfig *c)
 {
   WeftPluginContext *ctx = c->ctx;
   const char *const *il = weft_istio_label_names;
-  const char *const *tl = weft_istio_tcp_label_names;
+  const char *tl[WEFT_IL_TCP_COUNT + 1];
   static const char *const no_labels[] = { NULL };
+
+  weft_istio_tcp_values (il, tl);
 
   c->requests = weft_plugin_context_register_metric (ctx, WEFT_METRIC_COUNTER,
     "istio_requests_total", "Requests, by Istio's standard labels.", il, NULL, 0);

@@ -68,7 +68,10 @@ typedef enum {
 
 extern const char *const weft_istio_label_names[WEFT_IL_COUNT + 1];
 /* the TCP families' labels: Istio's set without the three HTTP ones */
-extern const char *const weft_istio_tcp_label_names[WEFT_IL_COUNT - 2];
+#define WEFT_IL_TCP_COUNT (WEFT_IL_COUNT - 3)
+/* picks the TCP labels' entries of @all (names or values, in label order)
+ * into @tcp, which holds WEFT_IL_TCP_COUNT + 1 */
+void weft_istio_tcp_values (const char *const *all, const char **tcp);
 
 /**
  * WeftMetricsConfig:

@@ -61,15 +61,10 @@ weft_metrics_instance_tcp (WeftMetricsInstance *inst)
   WeftMetricsConfig *c = inst->config;
   WeftIstioFacts facts = { 0 };
   WeftIstioLabels labels;
-  const char *tcp[WEFT_IL_COUNT - 2];
-  guint n = 0;
+  const char *tcp[WEFT_IL_TCP_COUNT + 1];
 
   weft_istio_labels_fill (inst, &facts, &labels);
-  for (guint i = 0; i < WEFT_IL_COUNT; i++)
-    if (i != WEFT_IL_REQUEST_PROTOCOL && i != WEFT_IL_RESPONSE_CODE &&
-        i != WEFT_IL_GRPC_RESPONSE_STATUS)
-      tcp[n++] = labels.v[i];
-  tcp[n] = NULL;
+  weft_istio_tcp_values (labels.v, tcp);
   inst->tcp_opened = weft_metric_get_series (c->tcp_opened, tcp);
   inst->tcp_closed = weft_metric_get_series (c->tcp_closed, tcp);
   inst->tcp_sent = weft_metric_get_series (c->tcp_sent, tcp);

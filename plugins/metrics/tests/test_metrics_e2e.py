@@ -66,6 +66,30 @@ def sidecar(listeners, upstreams, extra="", workers=2):
     return w
 
 
+def inbound(extra="", plugins="metrics", listener_extra="", workers=2):
+    """one sidecar's inbound listener in front of a backend: (weft, port, backend)"""
+    backend = Backend("app")
+    port = free_port()
+    w = sidecar(f"  - name: inbound\n    address: 127.0.0.1:{port}\n    upstream: app\n"
+                f"    plugins: [{plugins}]\n{listener_extra}",
+                f"  - name: app\n    endpoints: [{backend.address}]\n", extra, workers)
+    return w, port, backend
+
+
+def read_response(s):
+    """one response with a content-length from socket @s, as bytes"""
+    data = b""
+    while True:
+        end = data.find(b"\r\n\r\n")
+        if end >= 0:
+            m = re.search(rb"content-length: (\d+)", data[:end], re.I)
+            if len(data) >= end + 4 + (int(m.group(1)) if m else 0):
+                return data
+        chunk = s.recv(65536)
+        check(chunk, "closed early")
+        data += chunk
+
+
 def mesh(b_extra="", a_extra=""):
     """client -> A (outbound) -> B (inbound) -> backend"""
     backend = Backend("app")
@@ -201,13 +225,10 @@ def test_response_flags():
 
 def test_no_route_flag():
     """a router without a matching route answers 404 with NR"""
-    backend = Backend("app")
-    port = free_port()
-    w = sidecar(f"  - name: inbound\n    address: 127.0.0.1:{port}\n    upstream: app\n"
-                "    plugins: [router, metrics]\n    router: {fallback: not_found}\n",
-                f"  - name: app\n    endpoints: [{backend.address}]\n",
-                "router:\n  virtual_hosts:\n    - name: all\n      domains: ['*']\n      routes:\n"
-                "        - {name: only, match: {path: {exact: /only}}, upstream: app}\n")
+    w, port, backend = inbound(
+        "router:\n  virtual_hosts:\n    - name: all\n      domains: ['*']\n      routes:\n"
+        "        - {name: only, match: {path: {exact: /only}}, upstream: app}\n",
+        plugins="router, metrics", listener_extra="    router: {fallback: not_found}\n")
     try:
         check(request(port, path="/nothing")[0] == 404, "404")
         check(total(w, "istio_requests_total", response_code=404, response_flags="NR") == 1,
@@ -221,14 +242,11 @@ def test_no_route_flag():
 def test_route_family():
     """weft_route_* counts and times by route name and method; unknown methods
     fold into OTHER and raw paths never become labels"""
-    backend = Backend("app")
-    port = free_port()
-    w = sidecar(f"  - name: inbound\n    address: 127.0.0.1:{port}\n    upstream: app\n"
-                "    plugins: [router, metrics]\n",
-                f"  - name: app\n    endpoints: [{backend.address}]\n",
-                "router:\n  virtual_hosts:\n    - name: all\n      domains: ['*']\n      routes:\n"
-                "        - {name: reads, match: {path: {prefix: /r}}, upstream: app}\n"
-                "        - {name: writes, match: {path: {prefix: /w}}, upstream: app}\n")
+    w, port, backend = inbound(
+        "router:\n  virtual_hosts:\n    - name: all\n      domains: ['*']\n      routes:\n"
+        "        - {name: reads, match: {path: {prefix: /r}}, upstream: app}\n"
+        "        - {name: writes, match: {path: {prefix: /w}}, upstream: app}\n",
+        plugins="router, metrics")
     try:
         c = Caller(port)
         for i in range(5):
@@ -254,12 +272,7 @@ def test_route_family():
 def test_series_are_bounded():
     """peer values made up by clients stop at max_series; the rest is counted
     as overflow, not lost"""
-    backend = Backend("app")
-    port = free_port()
-    w = sidecar(f"  - name: inbound\n    address: 127.0.0.1:{port}\n    upstream: app\n"
-                "    plugins: [metrics]\n",
-                f"  - name: app\n    endpoints: [{backend.address}]\n",
-                "metrics: {max_series: 4}\n")
+    w, port, backend = inbound("metrics: {max_series: 4}\n")
     try:
         c = Caller(port)
         for i in range(12):
@@ -278,11 +291,7 @@ def test_series_are_bounded():
 
 def test_tcp_counters():
     """connections opened and closed, and their bytes each way, as the client saw them"""
-    backend = Backend("app")
-    port = free_port()
-    w = sidecar(f"  - name: inbound\n    address: 127.0.0.1:{port}\n    upstream: app\n"
-                "    plugins: [metrics]\n",
-                f"  - name: app\n    endpoints: [{backend.address}]\n", NODE_B, workers=1)
+    w, port, backend = inbound(NODE_B, workers=1)
     try:
         sent = received = 0
         req = b"GET /echo HTTP/1.1\r\nhost: b\r\n\r\n"
@@ -291,14 +300,7 @@ def test_tcp_counters():
             for _ in range(2):
                 s.sendall(req)
                 sent += len(req)
-                data = b""
-                while b"\r\n\r\n" not in data or len(data) < data.index(b"\r\n\r\n") + 4 + int(
-                        re.search(rb"content-length: (\d+)", data, re.I).group(1)
-                        if re.search(rb"content-length: (\d+)", data, re.I) else 0):
-                    chunk = s.recv(65536)
-                    check(chunk, "closed early")
-                    data += chunk
-                received += len(data)
+                received += len(read_response(s))
             s.close()
         labels = dict(reporter="destination", destination_workload="b-v2")
         wait_for(lambda: total(w, "istio_tcp_connections_closed_total", **labels) == 3, 3,
@@ -319,11 +321,7 @@ def test_duration_starts_when_the_request_arrives():
     """a fast request after an idle spell takes a few ms, not the idle time:
     the worker's clock is read when a batch starts, not left from the last one
     (it was, and every first request after a pause got up to 100 ms more)"""
-    backend = Backend("app")
-    port = free_port()
-    w = sidecar(f"  - name: inbound\n    address: 127.0.0.1:{port}\n    upstream: app\n"
-                "    plugins: [metrics]\n",
-                f"  - name: app\n    endpoints: [{backend.address}]\n", NODE_B, workers=1)
+    w, port, backend = inbound(NODE_B, workers=1)
     try:
         c = Caller(port)
         c.get("/echo")
@@ -343,11 +341,7 @@ def test_duration_starts_when_the_request_arrives():
 
 def test_counts_survive_reload():
     """a reload keeps every count; the series go on from where they were"""
-    backend = Backend("app")
-    port = free_port()
-    w = sidecar(f"  - name: inbound\n    address: 127.0.0.1:{port}\n    upstream: app\n"
-                "    plugins: [metrics]\n",
-                f"  - name: app\n    endpoints: [{backend.address}]\n", NODE_B)
+    w, port, backend = inbound(NODE_B)
     try:
         for _ in range(7):
             request(port)
