@@ -73,55 +73,83 @@ weft_span_error_message (const WeftSpanRecord *rec, char *buf, gsize size)
 /* JSON                                                                 */
 /* ------------------------------------------------------------------ */
 
+/* The body is many short pieces whose lengths are mostly known: these
+ * append without g_string_append()'s strlen() and checks, keeping
+ * GString's invariants (length, the NUL after it). */
+static inline void
+weft_out_len (GString *out, const char *s, gsize len)
+{
+  if (G_UNLIKELY (out->allocated_len - out->len <= len))
+    {
+      g_string_append_len (out, s, (gssize) len);
+      return;
+    }
+  memcpy (out->str + out->len, s, len);
+  out->len += len;
+  out->str[out->len] = '\0';
+}
+
+/* a string literal, measured at compile time */
+#define weft_out_lit(out, lit) weft_out_len ((out), "" lit, sizeof (lit) - 1)
+
+static inline void
+weft_out_str (GString *out, const char *s)
+{
+  weft_out_len (out, s, strlen (s));
+}
+
+/* bytes JSON takes as they are: printable ASCII but '"' and '\\' */
+static const guint8 weft_json_plain_byte[256] = {
+  /* 0x00 - 0x1f: control characters */
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  /* 0x20 - 0x3f: '"' is 0x22 */
+  1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  /* 0x40 - 0x5f: '\\' is 0x5c */
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+  /* 0x60 - 0x7f: DEL is 0x7f */
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+  /* 0x80 - 0xff: UTF-8, checked apart */
+};
+
 static void
 weft_json_escape_ascii (GString *out, guchar c)
 {
   static const char hex[] = "0123456789abcdef";
+  char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf] };
 
   switch (c)
     {
-    case '"':  g_string_append (out, "\\\""); break;
-    case '\\': g_string_append (out, "\\\\"); break;
-    case '\n': g_string_append (out, "\\n"); break;
-    case '\r': g_string_append (out, "\\r"); break;
-    case '\t': g_string_append (out, "\\t"); break;
-    case '\b': g_string_append (out, "\\b"); break;
-    case '\f': g_string_append (out, "\\f"); break;
+    case '"':  weft_out_lit (out, "\\\""); break;
+    case '\\': weft_out_lit (out, "\\\\"); break;
+    case '\n': weft_out_lit (out, "\\n"); break;
+    case '\r': weft_out_lit (out, "\\r"); break;
+    case '\t': weft_out_lit (out, "\\t"); break;
+    case '\b': weft_out_lit (out, "\\b"); break;
+    case '\f': weft_out_lit (out, "\\f"); break;
     default:
-      if (c < 0x20 || c == 0x7f)
-        {
-          g_string_append (out, "\\u00");
-          g_string_append_c (out, hex[c >> 4]);
-          g_string_append_c (out, hex[c & 0xf]);
-        }
-      else
-        g_string_append_c (out, (char) c);
+      /* control characters and DEL; the table sends nothing else here */
+      weft_out_len (out, u, sizeof u);
     }
 }
 
-/* a byte JSON takes as it is */
-static inline gboolean
-weft_json_plain (guchar c)
+/* the bytes from @s to @end inside a JSON string, without the quotes */
+static void
+weft_json_append_chars (GString *out, const char *s, const char *end)
 {
-  return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
-}
-
-void
-weft_json_append_string (GString *out, const char *s, gssize len)
-{
-  const char *end = s + (len < 0 ? strlen (s) : (gsize) len);
-
-  g_string_append_c (out, '"');
   while (s < end)
     {
       const char *run = s;
       gunichar ch;
 
       /* runs of plain ASCII are copied at once */
-      while (s < end && weft_json_plain ((guchar) *s))
+      while (s < end && weft_json_plain_byte[(guchar) *s])
         s++;
       if (s > run)
-        g_string_append_len (out, run, s - run);
+        weft_out_len (out, run, (gsize) (s - run));
       if (s == end)
         break;
       if ((guchar) *s < 0x80)
@@ -133,13 +161,20 @@ weft_json_append_string (GString *out, const char *s, gssize len)
       if (ch == (gunichar) -1 || ch == (gunichar) -2)
         {
           /* not UTF-8 (or cut in the middle of a character) */
-          g_string_append (out, "\\ufffd");
+          weft_out_lit (out, "\\ufffd");
           s++;
           continue;
         }
-      g_string_append_len (out, s, g_utf8_next_char (s) - s);
+      weft_out_len (out, s, (gsize) (g_utf8_next_char (s) - s));
       s = g_utf8_next_char (s);
     }
+}
+
+void
+weft_json_append_string (GString *out, const char *s, gssize len)
+{
+  g_string_append_c (out, '"');
+  weft_json_append_chars (out, s, s + (len < 0 ? strlen (s) : (gsize) len));
   g_string_append_c (out, '"');
 }
 
@@ -156,19 +191,17 @@ weft_json_append_int (GString *out, gint64 v)
   while ((u /= 10) != 0);
   if (v < 0)
     buf[--i] = '-';
-  g_string_append_len (out, buf + i, sizeof buf - i);
+  weft_out_len (out, buf + i, sizeof buf - i);
 }
 
-/* @key_part (an opening and a quoted key) then :"@hex"; ids are hex
- * digits, which need no escaping */
-static void
-weft_json_id (GString *out, const char *key_part, const char *hex)
-{
-  g_string_append (out, key_part);
-  g_string_append (out, ":\"");
-  g_string_append (out, hex);
-  g_string_append_c (out, '"');
-}
+/* @key_part (an opening and a quoted key, a literal) then :"@hex"; ids
+ * are hex digits, which need no escaping */
+#define weft_json_id(out, key_part, hex) \
+  G_STMT_START { \
+    weft_out_lit ((out), key_part ":\""); \
+    weft_out_str ((out), (hex)); \
+    g_string_append_c ((out), '"'); \
+  } G_STMT_END
 
 /* ------------------------------------------------------------------ */
 /* attributes                                                           */
@@ -179,6 +212,8 @@ typedef struct {
   guint            n;
 } WeftAttrList;
 
+/* @key is always a literal of plain ASCII (dots, colons, underscores),
+ * so it is written as it is, between quotes */
 static void
 weft_attr_start (WeftAttrList *list, const char *key)
 {
@@ -188,14 +223,15 @@ weft_attr_start (WeftAttrList *list, const char *key)
     g_string_append_c (out, ',');
   if (list->enc->format == WEFT_TRACE_FORMAT_OTLP)
     {
-      g_string_append (out, "{\"key\":");
-      weft_json_append_string (out, key, -1);
-      g_string_append (out, ",\"value\":");
+      weft_out_lit (out, "{\"key\":\"");
+      weft_out_str (out, key);
+      weft_out_lit (out, "\",\"value\":");
     }
   else
     {
-      weft_json_append_string (out, key, -1);
-      g_string_append_c (out, ':');
+      g_string_append_c (out, '"');
+      weft_out_str (out, key);
+      weft_out_lit (out, "\":");
     }
 }
 
@@ -206,10 +242,10 @@ weft_attr_str (WeftAttrList *list, const char *key, const char *value, gssize le
 
   weft_attr_start (list, key);
   if (list->enc->format == WEFT_TRACE_FORMAT_OTLP)
-    g_string_append (out, "{\"stringValue\":");
+    weft_out_lit (out, "{\"stringValue\":");
   weft_json_append_string (out, value, len);
   if (list->enc->format == WEFT_TRACE_FORMAT_OTLP)
-    g_string_append (out, "}}");
+    weft_out_lit (out, "}}");
 }
 
 /* OTLP JSON carries int64 as a decimal string; Zipkin tags are strings */
@@ -217,11 +253,18 @@ static void
 weft_attr_int (WeftAttrList *list, const char *key, gint64 value)
 {
   GString *out = list->enc->out;
+  gboolean otlp = list->enc->format == WEFT_TRACE_FORMAT_OTLP;
 
   weft_attr_start (list, key);
-  g_string_append (out, list->enc->format == WEFT_TRACE_FORMAT_OTLP ? "{\"intValue\":\"" : "\"");
+  if (otlp)
+    weft_out_lit (out, "{\"intValue\":\"");
+  else
+    g_string_append_c (out, '"');
   weft_json_append_int (out, value);
-  g_string_append (out, list->enc->format == WEFT_TRACE_FORMAT_OTLP ? "\"}}" : "\"");
+  if (otlp)
+    weft_out_lit (out, "\"}}");
+  else
+    g_string_append_c (out, '"');
 }
 
 /**
@@ -355,15 +398,15 @@ static void
 weft_span_name (GString *out, const WeftSpanRecord *rec)
 {
   const char *method = weft_span_method_known (rec->method) ? rec->method : "HTTP";
-  char name[WEFT_SPAN_METHOD_MAX + WEFT_SPAN_ROUTE_MAX + 2];
 
-  if (rec->route[0] == '\0')
-    weft_json_append_string (out, method, -1);
-  else
+  g_string_append_c (out, '"');
+  weft_json_append_chars (out, method, method + strlen (method));
+  if (rec->route[0] != '\0')
     {
-      g_snprintf (name, sizeof name, "%s %s", method, rec->route);
-      weft_json_append_string (out, name, -1);
+      g_string_append_c (out, ' ');
+      weft_json_append_chars (out, rec->route, rec->route + strlen (rec->route));
     }
+  g_string_append_c (out, '"');
 }
 
 /* ------------------------------------------------------------------ */
@@ -397,23 +440,26 @@ weft_otlp_span (WeftSpanEncoder *enc, const WeftSpanRecord *rec)
   weft_json_id (out, ",\"spanId\"", rec->span_id);
   if (rec->parent_id[0] != '\0')
     weft_json_id (out, ",\"parentSpanId\"", rec->parent_id);
-  g_string_append (out, ",\"name\":");
+  weft_out_lit (out, ",\"name\":");
   weft_span_name (out, rec);
-  g_string_append (out, rec->kind == WEFT_SPAN_KIND_SERVER ? ",\"kind\":2" : ",\"kind\":3");
+  if (rec->kind == WEFT_SPAN_KIND_SERVER)
+    weft_out_lit (out, ",\"kind\":2");
+  else
+    weft_out_lit (out, ",\"kind\":3");
   /* microseconds as nanoseconds, in strings as proto3 JSON writes int64 */
-  g_string_append (out, ",\"startTimeUnixNano\":\"");
+  weft_out_lit (out, ",\"startTimeUnixNano\":\"");
   weft_json_append_int (out, rec->start_us);
-  g_string_append (out, "000\",\"endTimeUnixNano\":\"");
+  weft_out_lit (out, "000\",\"endTimeUnixNano\":\"");
   weft_json_append_int (out, rec->end_us);
-  g_string_append (out, "000\",\"attributes\":[");
+  weft_out_lit (out, "000\",\"attributes\":[");
   weft_span_attrs (enc, rec, error);
-  g_string_append (out, "],\"status\":{");
+  weft_out_lit (out, "],\"status\":{");
   if (error != NULL)
     {
-      g_string_append (out, "\"code\":2,\"message\":");
+      weft_out_lit (out, "\"code\":2,\"message\":");
       weft_json_append_string (out, error, -1);
     }
-  g_string_append (out, "}}");
+  weft_out_lit (out, "}}");
 }
 
 /* ------------------------------------------------------------------ */
@@ -428,11 +474,14 @@ weft_zipkin_endpoint (GString *out, const char *address)
   const char *host = weft_span_split_host_port (address, &host_len, &port);
   gboolean v6 = memchr (host, ':', host_len) != NULL;
 
-  g_string_append (out, v6 ? ",\"remoteEndpoint\":{\"ipv6\":" : ",\"remoteEndpoint\":{\"ipv4\":");
+  if (v6)
+    weft_out_lit (out, ",\"remoteEndpoint\":{\"ipv6\":");
+  else
+    weft_out_lit (out, ",\"remoteEndpoint\":{\"ipv4\":");
   weft_json_append_string (out, host, host_len);
   if (port != 0)
     {
-      g_string_append (out, ",\"port\":");
+      weft_out_lit (out, ",\"port\":");
       weft_json_append_int (out, port);
     }
   g_string_append_c (out, '}');
@@ -449,24 +498,26 @@ weft_zipkin_span (WeftSpanEncoder *enc, const WeftTraceResource *res, const Weft
   weft_json_id (out, ",\"id\"", rec->span_id);
   if (rec->parent_id[0] != '\0')
     weft_json_id (out, ",\"parentId\"", rec->parent_id);
-  g_string_append (out, ",\"name\":");
+  weft_out_lit (out, ",\"name\":");
   weft_span_name (out, rec);
-  g_string_append (out, rec->kind == WEFT_SPAN_KIND_SERVER ? ",\"kind\":\"SERVER\""
-                                                           : ",\"kind\":\"CLIENT\"");
-  g_string_append (out, ",\"timestamp\":");
+  if (rec->kind == WEFT_SPAN_KIND_SERVER)
+    weft_out_lit (out, ",\"kind\":\"SERVER\"");
+  else
+    weft_out_lit (out, ",\"kind\":\"CLIENT\"");
+  weft_out_lit (out, ",\"timestamp\":");
   weft_json_append_int (out, rec->start_us);
-  g_string_append (out, ",\"duration\":");
+  weft_out_lit (out, ",\"duration\":");
   weft_json_append_int (out, MAX (rec->end_us - rec->start_us, 1));
-  g_string_append (out, ",\"localEndpoint\":{\"serviceName\":");
+  weft_out_lit (out, ",\"localEndpoint\":{\"serviceName\":");
   weft_json_append_string (out, res->service_name, -1);
   g_string_append_c (out, '}');
   if (rec->peer[0] != '\0')
     weft_zipkin_endpoint (out, rec->peer);
   if (rec->debug)
-    g_string_append (out, ",\"debug\":true");
-  g_string_append (out, ",\"tags\":{");
+    weft_out_lit (out, ",\"debug\":true");
+  weft_out_lit (out, ",\"tags\":{");
   weft_span_attrs (enc, rec, error);
-  g_string_append (out, "}}");
+  weft_out_lit (out, "}}");
 }
 
 /* ------------------------------------------------------------------ */
@@ -499,7 +550,7 @@ weft_span_encoder_begin (WeftSpanEncoder *enc, const WeftTraceResource *res)
       g_string_append_c (enc->out, '[');
       return;
     }
-  g_string_append (enc->out, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
+  weft_out_lit (enc->out, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
   weft_otlp_resource (enc, res);
   g_string_append (enc->out, "]},\"scopeSpans\":[{\"scope\":{\"name\":\"weft\",\"version\":\""
                    WEFT_TRACING_SCOPE_VERSION "\"},\"spans\":[");
