@@ -91,10 +91,25 @@ test_invalid_changes_nothing (Fixture *f, gconstpointer data)
   weft_request_set_header (req, "x-old", "3\r\nx-evil: 1");
   g_assert_cmpuint (count_named (req, "x-old"), ==, 2);
   weft_request_add_header (req, "x-new", "a\nb");
+  /* a control byte in every position of a long value, checked eight at a time */
+  for (guint at = 0; at < 20; at++)
+    {
+      char value[21];
+      memset (value, 'v', 20);
+      value[20] = '\0';
+      value[at] = '\r';
+      weft_request_add_header (req, "x-new", value);
+      value[at] = '\t';
+      weft_request_add_header (req, "x-tabbed", value);
+    }
+  g_assert_cmpuint (count_named (req, "x-tabbed"), ==, 20);
+  weft_request_add_header (req, "x-high", "caf\xc3\xa9 \xff\x80 ok");
+  g_assert_cmpstr (weft_request_get_header (req, "x-high"), ==, "caf\xc3\xa9 \xff\x80 ok");
   weft_request_add_header (req, "x-new", NULL);
   g_assert_null (weft_request_get_header (req, "x-new"));
   weft_request_set_header (req, "host", "evil\r\n");
   g_assert_cmpstr (weft_request_get_authority (req), ==, "svc");
+  g_assert_null (weft_request_get_header (req, "x-new"));
   /* every token character is allowed */
   weft_request_add_header (req, "!#$%&'*+-.^_`|~09AZaz", "ok");
   g_assert_cmpstr (weft_request_get_header (req, "!#$%&'*+-.^_`|~09azaz"), ==, "ok");

@@ -312,7 +312,8 @@ guint64         weft_request_get_bytes_sent    (WeftRequest *req);
 /* the endpoint of the last try, "10.0.0.7:8080", or NULL when none was picked */
 const char     *weft_request_get_upstream_address (WeftRequest *req);
 /* the trace the request belongs to, 32 lowercase hex digits, set by a
- * tracing plugin (copied) so access logs can print it; NULL = none */
+ * tracing plugin (copied, at most 32 characters) so access logs can print
+ * it; NULL = none */
 const char     *weft_request_get_trace_id      (WeftRequest *req);
 void            weft_request_set_trace_id      (WeftRequest *req, const char *trace_id);
 
