@@ -49,6 +49,14 @@ def total(w, name, **want):
                if n == name and all(labels.get(k) == str(x) for k, x in want.items()))
 
 
+def settle(w, n):
+    """waits until @w counted @n requests: a client can read its answer a
+    moment before the worker's log phase has run"""
+    wait_for(lambda: total(w, "istio_requests_total") +
+             total(w, "weft_metrics_series_overflow_total") >= n, 3,
+             what=f"{n} requests counted")
+
+
 def series(w, name, **want):
     return [labels for n, labels, _ in samples(w)
             if n == name and all(labels.get(k) == str(x) for k, x in want.items())]
@@ -124,6 +132,8 @@ def test_both_sidecars_name_both_workloads():
             seen = {k.lower(): v for k, v in json.loads(body)["headers"]}
             check("x-weft-peer" not in seen, f"the app saw {seen.get('x-weft-peer')}")
         c.close()
+        settle(a, 20)
+        settle(b, 20)
         dest = dict(reporter="destination", source_workload="a-v1",
                     source_workload_namespace="demo", source_app="a", source_version="v1",
                     source_canonical_service="a", source_canonical_revision="v1",
@@ -159,11 +169,13 @@ def test_unknown_peer_without_exchange():
     try:
         status, headers, _ = request(b_port, path="/echo")
         check(status == 200 and "x-weft-peer" not in headers, f"{status} {headers}")
+        settle(b, 1)
         check(total(b, "istio_requests_total", reporter="destination", source_workload="unknown",
                     destination_workload="b-v2") == 1, f"{series(b, 'istio_requests_total')}")
         # a forged or broken value is counted and ignored, never a label
         status, _, _ = request(b_port, path="/echo", headers={"x-weft-peer": 'w=x"};evil'})
         check(status == 200, f"status {status}")
+        settle(b, 2)
         check(total(b, "weft_metrics_peer_metadata_invalid_total") == 1, "invalid counted")
         check(not any('"' in l.get("source_workload", "") or "evil" in l.get("source_workload", "")
                       for l in series(b, "istio_requests_total")), "a forged label leaked")
@@ -205,6 +217,7 @@ def test_response_flags():
         check(request(port, path="/limited")[0] == 200, "first of the limit")
         check(request(port, path="/limited")[0] == 429, "rate limited")
         check(request(port, path="/secret")[0] == 403, "acl")
+        settle(w, 6)
         # the client resets before the answer (a half-close would still get one)
         s = socket.create_connection(("127.0.0.1", port))
         s.sendall(b"GET /slow/200 HTTP/1.1\r\nhost: x\r\n\r\n")
@@ -231,6 +244,7 @@ def test_no_route_flag():
         plugins="router, metrics", listener_extra="    router: {fallback: not_found}\n")
     try:
         check(request(port, path="/nothing")[0] == 404, "404")
+        settle(w, 1)
         check(total(w, "istio_requests_total", response_code=404, response_flags="NR") == 1,
               f"{series(w, 'istio_requests_total')}")
     finally:
@@ -255,6 +269,7 @@ def test_route_family():
             check(c.get(f"/w/{i}", method="POST", body=b"x")[0] == 200, "post")
         check(c.get("/w/dav", method="PROPFIND")[0] == 200, "propfind")
         c.close()
+        settle(w, 9)
         check(total(w, "weft_route_requests_total", route="reads", method="GET",
                     response_code_class="2xx") == 5, f"{series(w, 'weft_route_requests_total')}")
         check(total(w, "weft_route_requests_total", route="writes", method="POST") == 3, "writes")
@@ -278,6 +293,7 @@ def test_series_are_bounded():
         for i in range(12):
             check(c.get("/echo", headers={"x-weft-peer": f"w=made-up-{i};n=x"})[0] == 200, "200")
         c.close()
+        settle(w, 12)
         n = len(series(w, "istio_requests_total"))
         check(n == 4, f"{n} series")
         counted = total(w, "istio_requests_total")
@@ -329,6 +345,7 @@ def test_duration_starts_when_the_request_arrives():
             time.sleep(0.33)
             check(c.get("/echo")[0] == 200, "200")
         c.close()
+        settle(w, 7)
         fast = total(w, "istio_request_duration_milliseconds_bucket", le="25")
         count = total(w, "istio_request_duration_milliseconds_count")
         check(count == 7 and fast == 7, f"{fast} of {count} requests under 25 ms: "
@@ -345,6 +362,7 @@ def test_counts_survive_reload():
     try:
         for _ in range(7):
             request(port)
+        settle(w, 7)
         check(total(w, "istio_requests_total") == 7, "7 before")
         gen = w.config()["generation"]
         path = os.path.join(w.dir, "weft.yaml")
@@ -355,8 +373,9 @@ def test_counts_survive_reload():
         wait_for(lambda: w.config()["generation"] > gen, 5, what="reload")
         for _ in range(5):
             request(port)
+        settle(w, 12)
         check(total(w, "istio_requests_total", destination_workload="b-v2") == 12,
-              f"{total(w, 'istio_requests_total')} after the reload")
+              f"{total(w, 'istio_requests_total')} after the reload: {series(w, 'istio_requests_total')}")
         check(total(w, "istio_request_duration_milliseconds_count") == 12, "histogram kept")
     finally:
         stop_all(w, backend)
@@ -377,6 +396,8 @@ def test_promtool_check_metrics():
         for _ in range(5):
             request(a_port)
         request(a_port, path="/status/503")
+        settle(a, 6)
+        settle(b, 6)
         for w in (a, b):
             text = admin_get(w.admin_port, "/metrics")[2]
             p = subprocess.run(["promtool", "check", "metrics"], input=text,
