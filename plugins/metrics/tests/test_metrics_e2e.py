@@ -236,6 +236,24 @@ def test_response_flags():
         stop_all(w, backend)
 
 
+def test_no_healthy_upstream_flag():
+    """refused connects are UF; once every endpoint is marked down the 503 is UH"""
+    dead1, dead2 = free_port(), free_port()
+    port = free_port()
+    w = sidecar(f"  - name: inbound\n    address: 127.0.0.1:{port}\n    upstream: dead\n"
+                "    plugins: [metrics]\n",
+                f"  - name: dead\n    endpoints: [127.0.0.1:{dead1}, 127.0.0.1:{dead2}]\n",
+                workers=1)
+    try:
+        codes = [request(port)[0] for _ in range(6)]
+        check(set(codes) == {502, 503}, f"codes {codes}")
+        settle(w, 6)
+        seen = {(l["response_code"], l["response_flags"]) for l in series(w, "istio_requests_total")}
+        check(seen == {("502", "UF"), ("503", "UH")}, f"{seen}")
+    finally:
+        stop_all(w)
+
+
 def test_no_route_flag():
     """a router without a matching route answers 404 with NR"""
     w, port, backend = inbound(
@@ -509,7 +527,8 @@ def test_prometheus_p99():
 if __name__ == "__main__":
     tap = Tap()
     for t in (test_both_sidecars_name_both_workloads, test_unknown_peer_without_exchange,
-              test_response_flags, test_no_route_flag, test_route_family,
+              test_response_flags, test_no_healthy_upstream_flag, test_no_route_flag,
+              test_route_family,
               test_series_are_bounded, test_tcp_counters, test_duration_starts_when_the_request_arrives,
               test_counts_survive_reload,
               test_promtool_check_metrics, test_prometheus_p99):
