@@ -15,6 +15,7 @@ PACKAGES=(
   clang libclang-rt-14-dev
   # tests and demo
   python3 curl inotify-tools locales procps iproute2 iptables
+  gnutls-bin         # certtool: the weftctl cert tests verify what weftctl writes
   systemd            # systemd-analyze, for the unit-file check
   prometheus         # promtool and the Prometheus server the metrics test scrapes with
   make               # the out-of-tree plugin example is built with make
