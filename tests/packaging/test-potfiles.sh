@@ -1,5 +1,5 @@
 #!/bin/sh
-# Every source under core/ and plugins/ with translatable strings is listed
+# Every source under core/, plugins/ and ctl/ with translatable strings is listed
 # in po/POTFILES, and every file listed there exists. TAP output.
 set -u
 
@@ -7,7 +7,7 @@ src=${WEFT_SOURCE_ROOT:?WEFT_SOURCE_ROOT not set}
 cd "$src" || exit 1
 
 listed=$(sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' po/POTFILES)
-marked=$(grep -rlE '\<N?_\("' --include='*.c' --include='*.h' core plugins 2>/dev/null | sort)
+marked=$(grep -rlE '\<N?_\("' --include='*.c' --include='*.h' core plugins ctl 2>/dev/null | sort)
 
 n=0
 plan=$(( $(printf '%s\n' "$listed" | grep -c .) + $(printf '%s\n' "$marked" | grep -c .) ))
