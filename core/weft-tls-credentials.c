@@ -6,6 +6,7 @@
  * pair a checked file with an unchecked one.
  */
 #include "weft-tls-credentials-private.h"
+#include "weft-tls-helpers-private.h"
 
 #include <glib/gi18n.h>
 #include <gnutls/x509.h>
@@ -18,7 +19,6 @@
 #define WEFT_TLS_FILE_MAX (4 * 1024 * 1024)
 #define WEFT_TLS_KEY_ID_MAX 64
 #define WEFT_SPIFFE_ID_MAX 2048
-#define WEFT_SPIFFE_TRUST_DOMAIN_MAX 255
 #define WEFT_SPIFFE_PREFIX "spiffe://"
 
 struct _WeftTlsCredentials {
@@ -32,53 +32,9 @@ struct _WeftTlsCredentials {
   gint64                           not_after;
 };
 
-static void
-weft_tls_datum_clear (gnutls_datum_t *d)
-{
-  if (d->data != NULL)
-    {
-      /* the datum may hold a private key */
-      explicit_bzero (d->data, d->size);
-      gnutls_free (d->data);
-    }
-  d->data = NULL;
-  d->size = 0;
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (gnutls_datum_t, weft_tls_datum_clear)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_privkey_t, gnutls_x509_privkey_deinit, NULL)
-
-/* what gnutls_x509_crt_list_import2 hands back */
-typedef struct {
-  gnutls_x509_crt_t *certs;
-  unsigned int       n;
-} WeftTlsCertList;
-
-static void
-weft_tls_cert_list_clear (WeftTlsCertList *list)
-{
-  for (unsigned int i = 0; i < list->n; i++)
-    gnutls_x509_crt_deinit (list->certs[i]);
-  gnutls_free (list->certs);
-  list->certs = NULL;
-  list->n = 0;
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WeftTlsCertList, weft_tls_cert_list_clear)
 
 /* ------------------------------------------------------------------ */
 /* SPIFFE IDs                                                          */
-
-static gboolean
-weft_spiffe_is_trust_domain (const char *s, size_t len)
-{
-  if (len == 0 || len > WEFT_SPIFFE_TRUST_DOMAIN_MAX)
-    return FALSE;
-  for (size_t i = 0; i < len; i++)
-    if (!(g_ascii_islower (s[i]) || g_ascii_isdigit (s[i]) || strchr (".-_", s[i]) != NULL))
-      return FALSE;
-  return TRUE;
-}
 
 static gboolean
 weft_spiffe_is_segment (const char *s)

@@ -4,6 +4,7 @@
  * certificates (X.509-SVIDs) signed by it, and a reader for PEM files.
  */
 #include "weftctl-cert-private.h"
+#include "weft-tls-helpers-private.h"
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
@@ -20,38 +21,6 @@ G_DEFINE_QUARK (weft-ctl-error-quark, weft_ctl_error)
 #define WEFT_CTL_KEY_ID_MAX 64
 #define WEFT_CTL_SAN_MAX 1024
 
-static void
-weft_ctl_datum_clear (gnutls_datum_t *d)
-{
-  if (d->data != NULL)
-    {
-      /* the datum may hold a private key in PEM */
-      explicit_bzero (d->data, d->size);
-      gnutls_free (d->data);
-    }
-  d->size = 0;
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (gnutls_datum_t, weft_ctl_datum_clear)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_crt_t, gnutls_x509_crt_deinit, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_privkey_t, gnutls_x509_privkey_deinit, NULL)
-
-/* what gnutls_x509_crt_list_import2 hands back */
-typedef struct {
-  gnutls_x509_crt_t *certs;
-  unsigned int n;
-} WeftCtlCertList;
-
-static void
-weft_ctl_cert_list_clear (WeftCtlCertList *list)
-{
-  for (unsigned int i = 0; i < list->n; i++)
-    gnutls_x509_crt_deinit (list->certs[i]);
-  gnutls_free (list->certs);
-  list->n = 0;
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WeftCtlCertList, weft_ctl_cert_list_clear)
 
 /* ------------------------------------------------------------------ */
 /* names                                                                */
@@ -118,14 +87,7 @@ weft_ctl_is_dns_name (const char *s)
 gboolean
 weft_ctl_is_trust_domain (const char *s)
 {
-  size_t len = strlen (s);
-
-  if (len == 0 || len > 255)
-    return FALSE;
-  for (size_t i = 0; i < len; i++)
-    if (!(g_ascii_islower (s[i]) || g_ascii_isdigit (s[i]) || strchr (".-_", s[i]) != NULL))
-      return FALSE;
-  return TRUE;
+  return weft_spiffe_is_trust_domain (s, strlen (s));
 }
 
 /* ------------------------------------------------------------------ */
@@ -804,7 +766,7 @@ weft_ctl_append_one (GString *out, gnutls_x509_crt_t crt, unsigned int i, unsign
 }
 
 static gboolean
-weft_ctl_import_list (const char *path, const gnutls_datum_t *data, WeftCtlCertList *list,
+weft_ctl_import_list (const char *path, const gnutls_datum_t *data, WeftTlsCertList *list,
                       GError **error)
 {
   int ret;
@@ -844,7 +806,7 @@ gboolean
 weft_ctl_cert_inspect (const char *path, GString *out, GError **error)
 {
   g_auto(gnutls_datum_t) data = { NULL, 0 };
-  g_auto(WeftCtlCertList) list = { NULL, 0 };
+  g_auto(WeftTlsCertList) list = { NULL, 0 };
 
   if (!weft_ctl_read_file (path, _("certificate file"), &data, error)
       || !weft_ctl_import_list (path, &data, &list, error))
