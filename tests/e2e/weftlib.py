@@ -337,6 +337,19 @@ class Weft:
     def config(self):
         return json.loads(admin_get(self.admin_port, "/config")[2])
 
+    def generation(self):
+        return self.config()["generation"]
+
+    def rewrite(self, text, filename="weft.yaml", timeout=10):
+        """replaces a config file by rename, as a ConfigMap update would,
+        and waits for the reload to take"""
+        gen = self.generation()
+        path = os.path.join(self.dir, filename)
+        with open(path + ".tmp", "w") as fh:
+            fh.write(text)
+        os.rename(path + ".tmp", path)
+        wait_for(lambda: self.generation() > gen, timeout, what="reload")
+
     def metrics(self):
         return parse_metrics(admin_get(self.admin_port, "/metrics")[2].decode())
 

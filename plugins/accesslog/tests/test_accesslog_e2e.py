@@ -91,15 +91,10 @@ class Setup:
         check(self.metric(WRITTEN) == n, f"written {self.metric(WRITTEN)}, want {n}")
 
     def generation(self):
-        return self.weft.config()["generation"]
+        return self.weft.generation()
 
     def rewrite(self, text):
-        gen = self.generation()
-        p = os.path.join(self.weft.dir, "weft.yaml")
-        with open(p + ".tmp", "w") as fh:
-            fh.write(text)
-        os.rename(p + ".tmp", p)
-        wait_for(lambda: self.generation() > gen, 10, what="reload")
+        self.weft.rewrite(text)
 
     def stop(self):
         try:

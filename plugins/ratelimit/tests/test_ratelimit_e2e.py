@@ -52,20 +52,6 @@ def statuses(port, n, path="/echo", src="127.0.0.1", headers=None):
     return out
 
 
-def generation(w):
-    return w.config()["generation"]
-
-
-def rewrite(w, text):
-    """replaces the config and waits for the reload to take"""
-    gen = generation(w)
-    path = os.path.join(w.dir, "weft.yaml")
-    with open(path + ".tmp", "w") as fh:
-        fh.write(text)
-    os.rename(path + ".tmp", path)
-    wait_for(lambda: generation(w) > gen, 5, what="reload")
-
-
 def within(admitted, rate, burst, t0, t1, slack=2):
     want = burst + rate * (t1 - t0)
     check(abs(admitted - want) <= slack,
@@ -194,10 +180,10 @@ def test_reload_keeps_unchanged_buckets():
         check(statuses(w.port, 4) == [200, 200, 200, 429], "drained")
         base = config(w.port, w.admin_port, w.backend, limit)
         # an unrelated change: a second limit; 'keep' is the same
-        rewrite(w, base + "    - name: other\n      rate: 100/s\n")
+        w.rewrite(base + "    - name: other\n      rate: 100/s\n")
         check(statuses(w.port, 1) == [429], "the drained bucket survived the reload")
         # the limit itself changed: a fresh bucket
-        rewrite(w, config(w.port, w.admin_port, w.backend,
+        w.rewrite(config(w.port, w.admin_port, w.backend,
                           "    - name: keep\n      rate: 2/m\n      burst: 3\n"))
         check(statuses(w.port, 4) == [200, 200, 200, 429], "a changed limit starts full")
         m = w.metrics()
@@ -211,13 +197,13 @@ def test_bad_limit_keeps_old_config():
     limit = "    - name: keep\n      rate: 1/m\n      burst: 1\n"
     w = start(limit)
     try:
-        gen = generation(w)
+        gen = w.generation()
         path = os.path.join(w.dir, "weft.yaml")
         with open(path, "w") as fh:
             fh.write(config(w.port, w.admin_port, w.backend,
                             "    - name: keep\n      rate: lots\n"))
         wait_for(lambda: "'rate' must be" in w.logs(), 5, what="the error")
-        check(generation(w) == gen, "the old config stays live")
+        check(w.generation() == gen, "the old config stays live")
         check("weft.yaml:" in w.logs().split("'rate' must be")[0].splitlines()[-1],
               "file:line:col in the log")
         check(statuses(w.port, 2) == [200, 429], "the old limit still applies")

@@ -641,19 +641,6 @@ def test_full_batch_is_sent_before_the_timer():
 
 # ---------------------------------------------------------------- reload
 
-def generation(w):
-    return w.config()["generation"]
-
-
-def rewrite(w, text):
-    gen = generation(w)
-    path = os.path.join(w.dir, "weft.yaml")
-    with open(path + ".tmp", "w") as fh:
-        fh.write(text)
-    os.rename(path + ".tmp", path)
-    wait_for(lambda: generation(w) > gen, 5, what="reload")
-
-
 def test_reload_keeps_counters_and_queued_spans():
     collector = Collector()
     app = App()
@@ -671,7 +658,7 @@ def test_reload_keeps_counters_and_queued_spans():
         for _ in range(3):
             check(request(port, path="/app")[0] == 200, "served")
         check(spans_total(w, "recorded") == 3 and collector.spans == [], "queued, not sent")
-        rewrite(w, text("after", "100ms"))
+        w.rewrite(text("after", "100ms"))
         # the old generation's queue is emptied when it retires
         wait_for(lambda: len(collector.spans) == 3, 10, what="the old queue flushed")
         check({s["service"] for s in collector.spans} == {"before"}, "under the old settings")
