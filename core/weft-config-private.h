@@ -26,6 +26,22 @@ typedef struct {
   guint64 max_body;           /* 0 = unlimited; else 413 */
 } WeftLimits;
 
+/* inbound mTLS of a listener */
+typedef enum {
+  WEFT_TLS_MODE_DISABLE,      /* plaintext only (the default) */
+  WEFT_TLS_MODE_PERMISSIVE,   /* mTLS or plaintext, told apart by the first byte */
+  WEFT_TLS_MODE_STRICT,       /* mTLS with a client certificate only */
+} WeftTlsMode;
+
+/* the workload's certificate, key and trust bundle: the top-level tls: */
+typedef struct {
+  char          *cert;        /* absolute paths (relative ones resolve against the config file) */
+  char          *key;
+  char          *bundle;
+  guint64        expiry_warning_ms;  /* 0 = a quarter of the leaf's lifetime */
+  const WeftNode *node;
+} WeftTlsConfig;
+
 typedef struct {
   char          *host;        /* IP literal or DNS name, without brackets */
   guint16        port;
@@ -47,6 +63,10 @@ typedef struct {
   char          *hash_key;
   WeftOutlierSpec outlier;
   WeftPoolSpec   pool;
+  gboolean       tls;              /* tls.mode ISTIO_MUTUAL: originate mTLS */
+  GStrv          tls_spiffe_ids;   /* the server's allowed IDs; NULL = any of our trust domain */
+  char          *tls_sni;
+  guint32        tls_tag;          /* hash of the TLS settings: pool keys keep them apart */
   const WeftNode *node;
 } WeftUpstreamConfig;
 
@@ -60,6 +80,7 @@ typedef struct {
   GPtrArray     *plugins;          /* char*, in order */
   GHashTable    *plugin_nodes;     /* plugin name -> const WeftNode* (other keys of the listener) */
   WeftTimeouts   timeouts;         /* global ones overridden by the listener's timeouts: */
+  WeftTlsMode    tls_mode;
   const WeftNode *node;
 } WeftListenerConfig;
 
@@ -90,6 +111,7 @@ typedef struct {
   GPtrArray     *upstreams;        /* WeftUpstreamConfig* */
   GHashTable    *plugin_nodes;     /* unknown top-level key -> const WeftNode* (a plugin's settings) */
   GPtrArray     *documents;        /* WeftConfigDocument*: documents with apiVersion and kind */
+  WeftTlsConfig *tls;              /* NULL: no tls: section */
 } WeftConfig;
 
 /*

@@ -6,6 +6,7 @@
  */
 
 #include "weft-config-private.h"
+#include "weft-spiffe-private.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,8 +20,19 @@
 
 /* top-level keys that may appear in one document only */
 static const char *const weft_config_sections[] = {
-  "node", "admin", "workers", "plugin_dirs", "timeouts", "limits", NULL
+  "node", "admin", "workers", "plugin_dirs", "timeouts", "limits", "tls", NULL
 };
+
+static const char *const weft_config_tls_keys[] = {
+  "cert", "key", "bundle", "expiry_warning", NULL
+};
+
+static const char *const weft_config_listener_tls_keys[] = { "mode", NULL };
+
+static const char *const weft_config_upstream_tls_keys[] = { "mode", "spiffe_ids", "sni", NULL };
+
+/* listener tls.mode values, in WeftTlsMode order */
+static const char *const weft_config_tls_modes[] = { "DISABLE", "PERMISSIVE", "STRICT", NULL };
 
 static const char *const weft_config_node_keys[] = {
   "service", "workload", "namespace", "pod", "service_account", "trust_domain", "cluster",
@@ -39,7 +51,7 @@ static const char *const weft_config_timeout_keys[] = {
 
 static const char *const weft_config_upstream_keys[] = {
   "name", "endpoints", "dns_refresh", "health", "timeouts", "load_balancer",
-  "outlier_detection", "connection_pool", NULL
+  "outlier_detection", "connection_pool", "tls", NULL
 };
 
 static const char *const weft_config_lb_keys[] = { "policy", "hash_on", "table_size", NULL };
@@ -70,7 +82,7 @@ static const char *const weft_config_upstream_timeout_keys[] = { "connect", NULL
 
 /* listener keys weft reads itself; any other key is a plugin's settings */
 static const char *const weft_config_listener_keys[] = {
-  "name", "address", "direction", "upstream", "plugins", "timeouts", NULL
+  "name", "address", "direction", "upstream", "plugins", "timeouts", "tls", NULL
 };
 
 typedef struct
@@ -125,6 +137,8 @@ typedef struct
 /* ------------------------------------------------------------------ */
 
 static void weft_config_endpoint_free (WeftEndpointConfig *endpoint);
+static void weft_config_upstream_tls (WeftConfigLoader *l, WeftUpstreamConfig *upstream);
+static const WeftNode *weft_config_section (WeftConfigLoader *l, const char *name);
 
 /* an upstream with the documented defaults, appended to @config */
 static WeftUpstreamConfig *
@@ -167,6 +181,8 @@ weft_config_upstream_free (WeftUpstreamConfig *upstream)
 {
   g_free (upstream->hash_key);
   g_free (upstream->name);
+  g_strfreev (upstream->tls_spiffe_ids);
+  g_free (upstream->tls_sni);
   g_ptr_array_unref (upstream->endpoints);
   g_free (upstream);
 }
@@ -215,6 +231,13 @@ weft_config_free (WeftConfig *config)
   g_ptr_array_unref (config->plugin_dirs);
   g_ptr_array_unref (config->sources);
   g_free (config->admin_address);
+  if (config->tls != NULL)
+    {
+      g_free (config->tls->cert);
+      g_free (config->tls->key);
+      g_free (config->tls->bundle);
+      g_free (config->tls);
+    }
   /* last: every node above points into these */
   g_ptr_array_unref (config->files);
   g_free (config);
@@ -1016,6 +1039,152 @@ weft_config_parse_upstream (WeftConfigLoader *l, const WeftNode *node)
   weft_config_parse_load_balancer (l, upstream);
   weft_config_parse_outlier (l, upstream);
   weft_config_parse_pool (l, upstream);
+  weft_config_upstream_tls (l, upstream);
+}
+
+/* ------------------------------------------------------------------ */
+/* tls                                                                 */
+/* ------------------------------------------------------------------ */
+
+/* a PEM path; a relative one is relative to the file that names it */
+static char *
+weft_config_tls_path (WeftConfigLoader *l, const WeftNode *map, const char *key)
+{
+  const char *path = weft_config_require_string (l, map, "tls", key);
+  g_autofree char *dir = NULL;
+
+  if (path == NULL)
+    return NULL;
+  if (*path == '\0')
+    {
+      weft_config_problem (l, weft_node_lookup (map, key), _("tls.%s is empty"), key);
+      return NULL;
+    }
+  if (g_path_is_absolute (path))
+    return g_strdup (path);
+  dir = g_path_get_dirname (weft_node_get_file (map));
+  return g_build_filename (dir, path, NULL);
+}
+
+static void
+weft_config_parse_tls (WeftConfigLoader *l, const WeftNode *node)
+{
+  g_autoptr(GError) error = NULL;
+  WeftTlsConfig *tls;
+
+  if (!weft_node_expect_kind (node, WEFT_NODE_MAP, &error))
+    {
+      weft_config_note (l, error);
+      return;
+    }
+  weft_config_check_keys (l, node, weft_config_tls_keys);
+  tls = l->config->tls = g_new0 (WeftTlsConfig, 1);
+  tls->node = node;
+  tls->cert = weft_config_tls_path (l, node, "cert");
+  tls->key = weft_config_tls_path (l, node, "key");
+  tls->bundle = weft_config_tls_path (l, node, "bundle");
+  weft_config_get_duration (l, node, "expiry_warning", TRUE, &tls->expiry_warning_ms);
+}
+
+/* "mode: X" of a listener's or an upstream's tls:, as an index into @modes */
+static gint
+weft_config_tls_mode (WeftConfigLoader *l, const WeftNode *tls, const char *const *keys,
+                      const char *const *modes, const char *expected)
+{
+  const char *mode;
+
+  if (weft_node_is_null (tls) || !weft_config_check_keys (l, tls, keys))
+    return 0;
+  mode = weft_config_get_string (l, tls, "mode");
+  if (mode == NULL)
+    return 0;
+  for (guint i = 0; modes[i] != NULL; i++)
+    if (g_str_equal (mode, modes[i]))
+      return (gint) i;
+  weft_config_problem (l, weft_node_lookup (tls, "mode"),
+                       _("invalid tls mode '%s' (expected %s)"), mode, expected);
+  return -1;
+}
+
+/* mTLS needs the workload's certificate */
+static void
+weft_config_require_tls (WeftConfigLoader *l, const WeftNode *tls, const char *what,
+                         const char *name)
+{
+  if (weft_config_section (l, "tls") == NULL)
+    weft_config_problem (l, weft_node_lookup (tls, "mode"),
+                         _("%s '%s' asks for mTLS, but there is no top-level 'tls:' with cert, key and bundle"),
+                         what, name != NULL ? name : "?");
+}
+
+static void
+weft_config_listener_tls (WeftConfigLoader *l, WeftListenerConfig *listener)
+{
+  const WeftNode *tls = weft_node_lookup (listener->node, "tls");
+  gint mode = weft_config_tls_mode (l, tls, weft_config_listener_tls_keys, weft_config_tls_modes,
+                                    "STRICT, PERMISSIVE or DISABLE");
+
+  if (mode <= 0)
+    return;
+  listener->tls_mode = (WeftTlsMode) mode;
+  weft_config_require_tls (l, tls, _("listener"), listener->name);
+}
+
+static void
+weft_config_upstream_spiffe_ids (WeftConfigLoader *l, WeftUpstreamConfig *upstream,
+                                 const WeftNode *ids)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  g_autoptr(GError) error = NULL;
+
+  if (weft_node_is_null (ids))
+    return;
+  if (!weft_node_expect_kind (ids, WEFT_NODE_SEQ, &error))
+    {
+      weft_config_note (l, error);
+      return;
+    }
+  for (guint i = 0; i < weft_node_get_length (ids); i++)
+    {
+      const WeftNode *item = weft_node_get_item (ids, i);
+      const char *id = NULL;
+
+      if (!weft_node_get_string (item, &id, &error))
+        {
+          weft_config_note (l, error);
+          g_clear_error (&error);
+          continue;
+        }
+      if (!weft_spiffe_id_parse (id, NULL, NULL, NULL))
+        weft_config_problem (l, item,
+                             _("'%s' is not a SPIFFE ID of the form spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>"),
+                             id);
+      g_strv_builder_add (builder, id);
+    }
+  upstream->tls_spiffe_ids = g_strv_builder_end (builder);
+}
+
+static void
+weft_config_upstream_tls (WeftConfigLoader *l, WeftUpstreamConfig *upstream)
+{
+  static const char *const modes[] = { "DISABLE", "ISTIO_MUTUAL", NULL };
+  const WeftNode *tls = weft_node_lookup (upstream->node, "tls");
+  const char *sni;
+
+  if (weft_config_tls_mode (l, tls, weft_config_upstream_tls_keys, modes,
+                            "ISTIO_MUTUAL or DISABLE") <= 0)
+    return;
+  upstream->tls = TRUE;
+  weft_config_require_tls (l, tls, _("upstream"), upstream->name);
+  weft_config_upstream_spiffe_ids (l, upstream, weft_node_lookup (tls, "spiffe_ids"));
+  sni = weft_config_get_string (l, tls, "sni");
+  if (sni != NULL && !weft_config_hostname_valid (sni))
+    weft_config_problem (l, weft_node_lookup (tls, "sni"), _("tls.sni '%s' is not a DNS name"),
+                         sni);
+  upstream->tls_sni = g_strdup (sni);
+  upstream->tls_tag = g_str_hash (sni != NULL ? sni : "");
+  for (guint i = 0; upstream->tls_spiffe_ids != NULL && upstream->tls_spiffe_ids[i] != NULL; i++)
+    upstream->tls_tag = upstream->tls_tag * 31 + g_str_hash (upstream->tls_spiffe_ids[i]);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1184,6 +1353,7 @@ weft_config_parse_listener (WeftConfigLoader *l, const WeftNode *node)
   weft_config_listener_direction (l, listener);
   weft_config_listener_upstream (l, listener);
   weft_config_listener_plugins (l, listener);
+  weft_config_listener_tls (l, listener);
   weft_config_parse_timeouts (l, weft_node_lookup (node, "timeouts"), &listener->timeouts);
   weft_config_listener_plugin_nodes (l, listener);
 }
@@ -1319,6 +1489,8 @@ weft_config_parse_sections (WeftConfigLoader *l)
     weft_config_parse_timeouts (l, node, &l->config->timeouts);
   if ((node = weft_config_section (l, "limits")) != NULL)
     weft_config_parse_limits (l, node);
+  if ((node = weft_config_section (l, "tls")) != NULL)
+    weft_config_parse_tls (l, node);
 }
 
 static gboolean
