@@ -14,6 +14,14 @@
 
 G_BEGIN_DECLS
 
+/* where an mTLS-capable connection is before its first request */
+typedef enum {
+  WEFT_CONN_TLS_NONE,        /* plaintext (decided, or never TLS) */
+  WEFT_CONN_TLS_PEEK,        /* waiting for the first byte: 0x16 starts a handshake */
+  WEFT_CONN_TLS_HANDSHAKE,
+  WEFT_CONN_TLS_READY,
+} WeftConnTlsState;
+
 /* how far a body has been validated and forwarded */
 typedef struct {
   WeftHttpBodyKind   kind;
@@ -104,6 +112,11 @@ struct _WeftConn {
   gint64              open_us;
   WeftPhase           resume_phase; /* where a suspended request goes on */
   guint               resume_hook;
+  WeftTlsSession     *tls;          /* inbound mTLS, else NULL */
+  WeftConnTlsState    tls_state;
+  WeftTlsMode         tls_mode;     /* the listener's, when accepted */
+  guint32             tls_want;     /* EPOLLIN or EPOLLOUT while handshaking */
+  gboolean            opened;       /* plugins were told it opened */
 };
 
 /* a connection accepted on @wl; the worker owns it */

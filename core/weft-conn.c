@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#define WEFT_TLS_LOG_BURST 20
 #define WEFT_LINGER_MS 2000
 #define WEFT_MAX_CONNECT_ATTEMPTS 3
 
@@ -22,6 +23,7 @@ static const char *const weft_upstream_err_tokens[WEFT_UPSTREAM_ERR_COUNT] = {
   "upstream_connect_refused", "upstream_connect_failed", "upstream_connect_timeout",
   "upstream_reset", "upstream_timeout", "no_healthy_endpoint", "no_upstream",
   "upstream_bad_response", "upstream_retried", "upstream_overflow", "retry_budget_exhausted",
+  "upstream_tls_failed",
 };
 
 static const guint32 weft_upstream_err_flags[WEFT_UPSTREAM_ERR_COUNT] = {
@@ -30,7 +32,7 @@ static const guint32 weft_upstream_err_flags[WEFT_UPSTREAM_ERR_COUNT] = {
   WEFT_RESPONSE_FLAG_UPSTREAM_TIMEOUT, WEFT_RESPONSE_FLAG_NO_HEALTHY_UPSTREAM,
   WEFT_RESPONSE_FLAG_NO_ROUTE, WEFT_RESPONSE_FLAG_UPSTREAM_PROTOCOL_ERROR,
   WEFT_RESPONSE_FLAG_UPSTREAM_TERMINATION, WEFT_RESPONSE_FLAG_UPSTREAM_OVERFLOW,
-  WEFT_RESPONSE_FLAG_RETRY_LIMIT_EXCEEDED,
+  WEFT_RESPONSE_FLAG_RETRY_LIMIT_EXCEEDED, WEFT_RESPONSE_FLAG_UPSTREAM_CONNECT_FAILURE,
 };
 
 const char *
@@ -280,11 +282,15 @@ weft_conn_emit (WeftConn *c, WeftConnEvent event)
   WeftGeneration *gen = c->worker->gen;
   WeftConnInfo info;
 
+  /* a close is told only of a connection whose open was */
+  if (event == WEFT_CONN_CLOSED && !c->opened)
+    return;
+  c->opened = TRUE;
   if (l == NULL || l->n_conn_hooks == 0)
     return;
   info = (WeftConnInfo) {
     .peer_ip = c->peer_ip,
-    .peer_identity = NULL,
+    .peer_identity = c->tls != NULL ? weft_tls_session_get_peer_id (c->tls) : NULL,
     .listener_name = l->info.name,
     .direction = l->info.direction,
     .bytes_received = c->bytes_in,
@@ -350,6 +356,8 @@ weft_conn_close (WeftConn *c)
   weft_conn_end_request (c, TRUE);
   weft_conn_emit (c, WEFT_CONN_CLOSED);
   weft_epoll_source_remove (c->worker->epoll, &c->h);
+  weft_tls_session_bye (c->tls);
+  g_clear_pointer (&c->tls, weft_tls_session_free);
   close (c->h.fd);
   c->h.fd = -1;
   c->h.func = NULL;
@@ -379,6 +387,7 @@ weft_conn_linger (WeftConn *c)
       weft_conn_close (c);
       return;
     }
+  weft_tls_session_bye (c->tls);
   shutdown (c->h.fd, SHUT_WR);
   c->lingering = TRUE;
   c->readable = TRUE;
@@ -688,6 +697,14 @@ weft_conn_connect (WeftConn *c, gboolean fresh)
                                &addr, c->ep_key, sizeof c->ep_key);
   g_strlcpy (c->up_addr, key, sizeof c->up_addr);
   c->req.upstream_addr = c->up_addr;
+  /* mTLS connections, verified against given IDs, pool apart from plain ones */
+  if (upstream->config->tls)
+    {
+      gsize used = strlen (c->ep_key);
+      g_snprintf (c->ep_key + used, sizeof c->ep_key - used, "|tls%08x",
+                  upstream->config->tls_tag);
+      key = c->ep_key;
+    }
   if (!fresh)
     up = weft_upstream_pool_take (c->worker->pool, weft_upstream_pool_entry (c->worker->pool, key));
   if (up == NULL)
@@ -761,6 +778,83 @@ weft_conn_timed_out (WeftConn *c)
   weft_conn_fail_upstream (c, 504, WEFT_UPSTREAM_ERR_TIMEOUT);
 }
 
+/* the connection (and its handshake) is up: the request may go */
+static void
+weft_conn_up_ready (WeftConn *c)
+{
+  WeftUpConn *up = c->up;
+
+  up->connected = TRUE;
+  up->writable = TRUE;
+  weft_upstream_report (c->req.upstream, c->ep_set, c->ep_idx, c->worker->index, TRUE,
+                        c->worker->now_ms);
+  weft_conn_set_deadline_at (c, WEFT_DEADLINE_REQUEST, weft_conn_try_deadline (c));
+}
+
+static void
+weft_conn_up_tls_failed (WeftConn *c)
+{
+  WeftTlsFailure failure = weft_tls_session_get_failure (c->up->tls);
+  const char *detail = weft_tls_session_get_detail (c->up->tls);
+
+  weft_worker_listener_count_tls (c->wl, WEFT_TLS_ROLE_CLIENT, FALSE, failure);
+  weft_log (WEFT_LOG_WARNING, "tls", "TLS to %s (upstream '%s') failed: %s (%s%s%s)",
+            c->up_addr, c->req.upstream->name, weft_tls_failure_to_string (failure),
+            weft_tls_failure_describe (failure), *detail != '\0' ? ": " : "", detail);
+  weft_conn_end_attempt (c, WEFT_OUTCOME_CONNECT_FAILED, 0);
+  weft_conn_close_up (c);
+  weft_conn_fail_upstream (c, 502, WEFT_UPSTREAM_ERR_TLS);
+}
+
+static void
+weft_conn_up_handshake (WeftConn *c)
+{
+  WeftUpConn *up = c->up;
+
+  switch (weft_tls_session_handshake (up->tls))
+    {
+    case WEFT_TLS_STEP_DONE:
+      weft_worker_listener_count_tls (c->wl, WEFT_TLS_ROLE_CLIENT,
+                                      weft_tls_session_is_resumed (up->tls), WEFT_TLS_FAIL_NONE);
+      weft_conn_up_ready (c);
+      up->readable = TRUE;
+      break;
+    case WEFT_TLS_STEP_WANT_READ:
+      up->tls_want = EPOLLIN;
+      break;
+    case WEFT_TLS_STEP_WANT_WRITE:
+      up->tls_want = EPOLLOUT;
+      break;
+    case WEFT_TLS_STEP_FAILED:
+    default:
+      weft_conn_up_tls_failed (c);
+      break;
+    }
+}
+
+/* mTLS to a meshed upstream: our certificate, its expected SPIFFE IDs, and
+ * the last session to this endpoint to resume */
+static void
+weft_conn_up_start_tls (WeftConn *c)
+{
+  WeftUpConn *up = c->up;
+  const WeftUpstreamConfig *uc = c->req.upstream->config;
+  WeftTlsCredentials *creds = c->req.gen->tls;
+
+  up->tls = creds != NULL ?
+            weft_tls_session_new_client (creds, up->h.fd, (const char *const *) uc->tls_spiffe_ids,
+                                         uc->tls_sni, up->entry->tls_resume) : NULL;
+  if (up->tls == NULL)
+    {
+      weft_conn_end_attempt (c, WEFT_OUTCOME_CONNECT_FAILED, 0);
+      weft_conn_close_up (c);
+      weft_conn_fail_upstream (c, 502, WEFT_UPSTREAM_ERR_TLS);
+      return;
+    }
+  up->tls_want = EPOLLOUT;
+  weft_conn_up_handshake (c);
+}
+
 static void
 weft_conn_up_connected (WeftConn *c)
 {
@@ -775,11 +869,10 @@ weft_conn_up_connected (WeftConn *c)
       weft_conn_connect_failed (c, err);
       return;
     }
-  up->connected = TRUE;
-  up->writable = TRUE;
-  weft_upstream_report (c->req.upstream, c->ep_set, c->ep_idx, c->worker->index, TRUE,
-                        c->worker->now_ms);
-  weft_conn_set_deadline_at (c, WEFT_DEADLINE_REQUEST, weft_conn_try_deadline (c));
+  if (c->req.upstream->config->tls)
+    weft_conn_up_start_tls (c);
+  else
+    weft_conn_up_ready (c);
 }
 
 static void
@@ -790,7 +883,9 @@ weft_conn_up_event (WeftEpollHandler *handler, guint32 events)
 
   if (c == NULL)
     return;
-  if (!up->connected)
+  if (!up->connected && up->tls != NULL)
+    weft_conn_up_handshake (c);
+  else if (!up->connected)
     {
       if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
         weft_conn_up_connected (c);
@@ -1143,6 +1238,34 @@ weft_conn_parse (WeftConn *c)
 /* moving bytes                                                         */
 /* ------------------------------------------------------------------ */
 
+/* recv() and writev(), through TLS when the socket carries it */
+static inline gssize
+weft_conn_recv (WeftTlsSession *tls, int fd, void *buf, gsize len)
+{
+  return tls != NULL ? weft_tls_session_recv (tls, buf, len) : recv (fd, buf, len, 0);
+}
+
+static inline gssize
+weft_conn_writev (WeftTlsSession *tls, int fd, const struct iovec *iov, int n_iov)
+{
+  return tls != NULL ? weft_tls_session_writev (tls, iov, n_iov) : writev (fd, iov, n_iov);
+}
+
+/* with nothing new to send, pushes what TLS still holds: 1 progress,
+ * 0 nothing to do or the socket is full (*writable cleared), -1 broken */
+static int
+weft_conn_flush_tls (WeftTlsSession *tls, gboolean *writable)
+{
+  int r;
+
+  if (tls == NULL || !weft_tls_session_has_pending (tls))
+    return 0;
+  r = weft_tls_session_flush (tls);
+  if (r == 0)
+    *writable = FALSE;
+  return r;
+}
+
 static gboolean
 weft_conn_want_client_read (WeftConn *c)
 {
@@ -1174,7 +1297,7 @@ weft_conn_read_client (WeftConn *c)
   weft_conn_grow_in (c);
   if (weft_buf_space (c->in) == 0)
     return FALSE;
-  n = recv (c->h.fd, weft_buf_tail (c->in), weft_buf_space (c->in), 0);
+  n = weft_conn_recv (c->tls, c->h.fd, weft_buf_tail (c->in), weft_buf_space (c->in));
   if (n > 0)
     {
       c->in->end += (gsize) n;
@@ -1220,7 +1343,7 @@ weft_conn_read_up (WeftConn *c)
     up->in = weft_buf_pool_get (c->worker->bufs, WEFT_BUF_SMALL);
   if (weft_buf_space (up->in) == 0)
     weft_buf_compact (up->in);
-  n = recv (up->h.fd, weft_buf_tail (up->in), weft_buf_space (up->in), 0);
+  n = weft_conn_recv (up->tls, up->h.fd, weft_buf_tail (up->in), weft_buf_space (up->in));
   if (n > 0)
     {
       up->in->end += (gsize) n;
@@ -1302,8 +1425,13 @@ weft_conn_write_up (WeftConn *c)
       iov[n_iov++].iov_len = body;
     }
   if (n_iov == 0)
-    return FALSE;
-  n = writev (up->h.fd, iov, n_iov);
+    {
+      int r = weft_conn_flush_tls (up->tls, &up->writable);
+      if (r < 0)
+        weft_conn_upstream_broke (c, FALSE);
+      return r != 0;
+    }
+  n = weft_conn_writev (up->tls, up->h.fd, iov, n_iov);
   if (n < 0)
     {
       if (errno == EAGAIN || errno == EINTR)
@@ -1476,8 +1604,13 @@ weft_conn_write_client (WeftConn *c)
         }
     }
   if (n_iov == 0)
-    return FALSE;
-  n = writev (c->h.fd, iov, n_iov);
+    {
+      int r = weft_conn_flush_tls (c->tls, &c->writable);
+      if (r < 0)
+        weft_conn_client_gone (c);
+      return r != 0;
+    }
+  n = weft_conn_writev (c->tls, c->h.fd, iov, n_iov);
   if (n < 0)
     {
       if (errno == EAGAIN || errno == EINTR)
@@ -1522,7 +1655,24 @@ weft_conn_write_client (WeftConn *c)
 static gboolean
 weft_conn_out_empty (WeftConn *c)
 {
-  return c->out == NULL || weft_buf_len (c->out) == 0;
+  return (c->out == NULL || weft_buf_len (c->out) == 0) &&
+         (c->tls == NULL || !weft_tls_session_has_pending (c->tls));
+}
+
+/* the server's ticket, once per connection, for the next one to resume */
+static void
+weft_conn_save_resumption (WeftUpConn *up)
+{
+  GBytes *data;
+
+  if (up->tls == NULL || up->tls_saved)
+    return;
+  data = weft_tls_session_take_resume_data (up->tls);
+  if (data == NULL)
+    return;
+  up->tls_saved = TRUE;
+  g_clear_pointer (&up->entry->tls_resume, g_bytes_unref);
+  up->entry->tls_resume = data;
 }
 
 /* after a full response: the upstream connection back to the pool, or closed */
@@ -1543,6 +1693,7 @@ weft_conn_release_up (WeftConn *c)
   if (c->req.upstream->pool.max_requests_per_connection > 0 &&
       up->served >= c->req.upstream->pool.max_requests_per_connection)
     reusable = FALSE;
+  weft_conn_save_resumption (up);
   if (!reusable)
     {
       weft_conn_close_up (c);
@@ -1596,14 +1747,17 @@ weft_conn_check_tunnel (WeftConn *c)
 {
   if (!c->tunnel || c->up == NULL)
     return;
-  if (c->client_eof && !c->up_shut && (c->in == NULL || weft_buf_len (c->in) == 0))
+  if (c->client_eof && !c->up_shut && (c->in == NULL || weft_buf_len (c->in) == 0) &&
+      (c->up->tls == NULL || !weft_tls_session_has_pending (c->up->tls)))
     {
+      weft_tls_session_bye (c->up->tls);
       shutdown (c->up->h.fd, SHUT_WR);
       c->up_shut = TRUE;
     }
   if (c->up_eof && !c->client_shut && weft_conn_out_empty (c) &&
       (c->up->in == NULL || weft_buf_len (c->up->in) == 0))
     {
+      weft_tls_session_bye (c->tls);
       shutdown (c->h.fd, SHUT_WR);
       c->client_shut = TRUE;
     }
@@ -1646,6 +1800,11 @@ weft_conn_update_events (WeftConn *c, gboolean more)
 
   if (c->dead)
     return;
+  if (c->tls_state == WEFT_CONN_TLS_PEEK || c->tls_state == WEFT_CONN_TLS_HANDSHAKE)
+    {
+      weft_epoll_source_modify (c->worker->epoll, &c->h, c->tls_want);
+      return;
+    }
   if (weft_conn_want_client_read (c))
     ev |= EPOLLIN;
   if (!c->writable || more)
@@ -1654,17 +1813,152 @@ weft_conn_update_events (WeftConn *c, gboolean more)
   if (up == NULL)
     return;
   ev = 0;
-  if (!up->connected || !up->writable || more)
+  if (up->tls != NULL && !up->connected)
+    ev = up->tls_want;
+  else if (!up->connected || !up->writable || more)
     ev |= EPOLLOUT;
   if (weft_conn_want_up_read (c))
     ev |= EPOLLIN | EPOLLRDHUP;
   weft_epoll_source_modify (c->worker->epoll, &up->h, ev);
 }
 
+/* ------------------------------------------------------------------ */
+/* inbound mTLS                                                         */
+/* ------------------------------------------------------------------ */
+
+/* a refusal floods nothing: a burst of lines per worker, then a count */
+static void
+weft_conn_log_tls_refusal (const char *peer, guint16 port, const char *listener,
+                           WeftTlsFailure failure, const char *detail)
+{
+  static __thread gint64 window_us;
+  static __thread guint logged, suppressed;
+  gint64 now = g_get_monotonic_time ();
+
+  if (now - window_us > 10 * G_USEC_PER_SEC)
+    {
+      if (suppressed > 0)
+        weft_log (WEFT_LOG_WARNING, "tls", "%u more TLS refusals not logged", suppressed);
+      window_us = now;
+      logged = suppressed = 0;
+    }
+  if (++logged > WEFT_TLS_LOG_BURST)
+    {
+      suppressed++;
+      return;
+    }
+  weft_log (WEFT_LOG_WARNING, "tls", "refused TLS from %s:%u on listener '%s': %s (%s%s%s)",
+            peer, port, listener, weft_tls_failure_to_string (failure),
+            weft_tls_failure_describe (failure), *detail != '\0' ? ": " : "", detail);
+}
+
+static guint16
+weft_conn_peer_port (WeftConn *c)
+{
+  if (c->peer.ss_family == AF_INET)
+    return ntohs (((struct sockaddr_in *) &c->peer)->sin_port);
+  if (c->peer.ss_family == AF_INET6)
+    return ntohs (((struct sockaddr_in6 *) &c->peer)->sin6_port);
+  return 0;
+}
+
+static void
+weft_conn_tls_refuse (WeftConn *c, WeftTlsFailure failure)
+{
+  const char *detail = c->tls != NULL ? weft_tls_session_get_detail (c->tls) : "";
+
+  weft_worker_listener_count_tls (c->wl, WEFT_TLS_ROLE_SERVER, FALSE, failure);
+  weft_conn_log_tls_refusal (c->peer_ip, weft_conn_peer_port (c), c->wl->name, failure, detail);
+  weft_conn_close (c);
+}
+
+/* the first byte decides: a TLS handshake record, or plaintext HTTP */
+static gboolean
+weft_conn_tls_peek (WeftConn *c)
+{
+  WeftGeneration *gen = c->worker->gen;
+  guint8 first = 0;
+  gssize n = recv (c->h.fd, &first, 1, MSG_PEEK);
+
+  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    {
+      c->readable = FALSE;
+      return FALSE;
+    }
+  if (n <= 0)
+    {
+      weft_conn_close (c);    /* gone before saying anything */
+      return FALSE;
+    }
+  if (first != 0x16 && c->tls_mode == WEFT_TLS_MODE_STRICT)
+    {
+      weft_conn_tls_refuse (c, WEFT_TLS_FAIL_PLAINTEXT_ON_STRICT);
+      return FALSE;
+    }
+  if (first != 0x16 || gen->tls == NULL)
+    {
+      c->tls_state = WEFT_CONN_TLS_NONE;
+      return TRUE;
+    }
+  c->tls = weft_tls_session_new_server (gen->tls, c->h.fd);
+  if (c->tls == NULL)
+    {
+      weft_conn_close (c);
+      return FALSE;
+    }
+  c->tls_state = WEFT_CONN_TLS_HANDSHAKE;
+  /* a slow handshake is a slowloris too */
+  weft_conn_set_deadline (c, WEFT_DEADLINE_HEADER, weft_conn_timeouts (c)->request_header_ms);
+  return TRUE;
+}
+
+/* TRUE once the connection can carry HTTP (plaintext or a finished
+ * handshake); FALSE while waiting, or when it was closed */
+static gboolean
+weft_conn_tls_step (WeftConn *c)
+{
+  if (c->tls_state == WEFT_CONN_TLS_PEEK && !weft_conn_tls_peek (c))
+    {
+      c->tls_want = EPOLLIN;
+      return FALSE;
+    }
+  if (c->tls_state != WEFT_CONN_TLS_HANDSHAKE)
+    return TRUE;
+  switch (weft_tls_session_handshake (c->tls))
+    {
+    case WEFT_TLS_STEP_DONE:
+      c->tls_state = WEFT_CONN_TLS_READY;
+      weft_worker_listener_count_tls (c->wl, WEFT_TLS_ROLE_SERVER,
+                                      weft_tls_session_is_resumed (c->tls), WEFT_TLS_FAIL_NONE);
+      weft_conn_emit (c, WEFT_CONN_OPENED);
+      weft_conn_set_idle_deadline (c);
+      /* the request may have come in the handshake's last packet */
+      c->readable = c->writable = TRUE;
+      return TRUE;
+    case WEFT_TLS_STEP_WANT_READ:
+      c->tls_want = EPOLLIN;
+      return FALSE;
+    case WEFT_TLS_STEP_WANT_WRITE:
+      c->tls_want = EPOLLOUT;
+      return FALSE;
+    case WEFT_TLS_STEP_FAILED:
+    default:
+      weft_conn_tls_refuse (c, weft_tls_session_get_failure (c->tls));
+      return FALSE;
+    }
+}
+
 static void
 weft_conn_run (WeftConn *c)
 {
   gboolean progress = FALSE;
+
+  if (c->tls_state != WEFT_CONN_TLS_NONE && c->tls_state != WEFT_CONN_TLS_READY &&
+      !weft_conn_tls_step (c))
+    {
+      weft_conn_update_events (c, FALSE);
+      return;
+    }
 
   for (guint round = 0; round < 64 && !c->dead; round++)
     {
@@ -1717,6 +2011,19 @@ weft_conn_event (WeftEpollHandler *handler, guint32 events)
   weft_conn_run (c);
 }
 
+/* the listener's mode when the connection arrived decides its fate */
+static void
+weft_conn_tls_accept (WeftConn *c)
+{
+  WeftListener *l = weft_conn_listener (c);
+
+  c->tls_mode = l != NULL ? l->config->tls_mode : WEFT_TLS_MODE_DISABLE;
+  if (c->tls_mode == WEFT_TLS_MODE_DISABLE)
+    return;
+  c->tls_state = WEFT_CONN_TLS_PEEK;
+  c->tls_want = EPOLLIN;
+}
+
 WeftConn *
 weft_conn_new (WeftWorker *worker, WeftWorkerListener *wl, int fd,
                const struct sockaddr *peer, socklen_t peer_len)
@@ -1749,8 +2056,11 @@ weft_conn_new (WeftWorker *worker, WeftWorkerListener *wl, int fd,
   weft_metric_series_add (wl->conns_total, 1);
   weft_worker_conn_added (worker, c);
   c->open_us = g_get_monotonic_time ();
-  weft_conn_emit (c, WEFT_CONN_OPENED);
   weft_conn_set_idle_deadline (c);
+  weft_conn_tls_accept (c);
+  /* an mTLS client is announced once its identity is known */
+  if (c->tls_state == WEFT_CONN_TLS_NONE)
+    weft_conn_emit (c, WEFT_CONN_OPENED);
   return c;
 }
 
@@ -1786,6 +2096,11 @@ weft_conn_check_deadline (WeftConn *c, gint64 now_ms)
   switch (kind)
     {
     case WEFT_DEADLINE_HEADER:
+      if (c->tls_state == WEFT_CONN_TLS_HANDSHAKE)
+        {
+          weft_conn_tls_refuse (c, WEFT_TLS_FAIL_TIMEOUT);
+          return;
+        }
       c->in->start = c->in->end = 0;
       weft_conn_reject (c, 408, "request_header_timeout");
       break;

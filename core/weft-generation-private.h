@@ -74,6 +74,7 @@ struct _WeftGeneration {
   GPtrArray     *listeners;    /* WeftListener* */
   WeftGenWorker *workers;
   GPtrArray     *retry_policies; /* WeftRetryPolicy*, owned */
+  struct _WeftTlsCredentials *tls; /* the tls: section's credentials, or NULL */
   WeftGeneration *previous;    /* only while building: lends DNS results */
 };
 

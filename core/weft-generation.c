@@ -3,6 +3,7 @@
 #include "weft-log-private.h"
 #include "weft-metrics-private.h"
 #include "weft-retry-policy-private.h"
+#include "weft-tls-credentials-private.h"
 
 #include <glib/gi18n.h>
 #include <string.h>
@@ -145,6 +146,26 @@ weft_gen_problem (WeftGenBuilder *b, const GError *error)
   if (b->problems->len > 0)
     g_string_append_c (b->problems, '\n');
   g_string_append (b->problems, error->message);
+}
+
+/* the workload's certificate: read once here, used by every handshake of
+ * this generation */
+static void
+weft_gen_load_tls (WeftGenBuilder *b)
+{
+  WeftTlsConfig *tls = b->gen->config->tls;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) positioned = NULL;
+
+  if (tls == NULL || tls->cert == NULL || tls->key == NULL || tls->bundle == NULL)
+    return;
+  b->gen->tls = weft_tls_credentials_load (tls->cert, tls->key, tls->bundle, &error);
+  if (b->gen->tls != NULL)
+    return;
+  weft_node_set_error (tls->node, &positioned, "tls: %s", error->message);
+  if (b->problems->len > 0)
+    g_string_append_c (b->problems, '\n');
+  g_string_append (b->problems, positioned->message);
 }
 
 static void
@@ -491,6 +512,7 @@ weft_generation_new (WeftConfig *config, guint n_workers, WeftGeneration *previo
 
   gen->retry_policies = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_retry_policy_free);
   gen->previous = previous;
+  weft_gen_load_tls (&b);
   weft_gen_build_upstreams (gen, previous);
   weft_gen_load_listener_plugins (&b);
   weft_gen_load_toplevel_plugins (&b);
@@ -538,6 +560,7 @@ weft_generation_unref (WeftGeneration *gen)
   g_clear_pointer (&gen->retry_policies, g_ptr_array_unref);
   g_hash_table_unref (gen->upstream_by_name);
   g_free (gen->workers);
+  g_clear_pointer (&gen->tls, weft_tls_credentials_unref);
   weft_config_free (gen->config);
   g_free (gen);
 }

@@ -615,8 +615,8 @@ weft_request_get_peer_ip (WeftRequest *req)
 const char *
 weft_request_get_peer_identity (WeftRequest *req)
 {
-  (void) req;
-  return NULL;   /* no mTLS yet */
+  /* verified at the handshake; plaintext clients have none */
+  return req->conn->tls != NULL ? weft_tls_session_get_peer_id (req->conn->tls) : NULL;
 }
 
 const char *

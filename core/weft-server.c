@@ -6,6 +6,7 @@
 #include "weft-log-private.h"
 #include "weft-metrics-private.h"
 #include "weft-sd-notify-private.h"
+#include "weft-tls-watch-private.h"
 #include "weft-worker-private.h"
 
 #include <glib-unix.h>
@@ -35,6 +36,7 @@ struct _WeftServer {
   guint64           next_generation;
   WeftAdmin        *admin;
   WeftConfigWatch  *watch;
+  WeftTlsWatch     *tls_watch;       /* the certificate files and their expiry */
   WeftCoreMetrics   metrics;
   WeftMetricSeries *generation_gauge;
   WeftMetricSeries *reloads[2];      /* success, failure */
@@ -84,6 +86,13 @@ weft_server_register_metrics (WeftServer *s)
   s->metrics.bad_requests = weft_metric_get_series (weft_metrics_register (WEFT_METRIC_COUNTER,
       "weft_bad_requests_total", "Requests refused by the parser (4xx/5xx and a close).",
       NULL, NULL, 0), NULL);
+  s->metrics.tls_handshakes = weft_metrics_register (WEFT_METRIC_COUNTER,
+      "weft_tls_handshakes_total", "mTLS handshakes completed, as server (inbound) or client "
+      "(outbound), full or resumed.", (const char *const[]) { "listener", "role", "resumed", NULL },
+      NULL, 0);
+  s->metrics.tls_failures = weft_metrics_register (WEFT_METRIC_COUNTER,
+      "weft_tls_handshake_failures_total", "mTLS connections refused, by reason.",
+      (const char *const[]) { "listener", "role", "reason", NULL }, NULL, 0);
   s->generation_gauge = weft_metric_get_series (weft_metrics_register (WEFT_METRIC_GAUGE,
       "weft_config_generation", "The configuration generation serving new requests.",
       NULL, NULL, 0), NULL);
@@ -263,6 +272,7 @@ weft_server_reload (WeftServer *s, GError **error)
     }
   gen->number = ++s->next_generation;
   weft_server_apply (s, gen, fresh);
+  weft_tls_watch_update (s->tls_watch, gen->config->tls, gen->tls);
   weft_server_note_reload (s, TRUE, NULL);
   weft_log (WEFT_LOG_INFO, "server", "configuration generation %" G_GUINT64_FORMAT " live",
             gen->number);
@@ -303,6 +313,18 @@ weft_server_config_changed (gpointer data)
       return G_SOURCE_REMOVE;
     }
   weft_server_reload (s, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+/* new certificate bytes: a reload builds credentials from them; sessions
+ * already up keep the ones they started with */
+static gboolean
+weft_server_tls_changed (gpointer data)
+{
+  WeftServer *s = data;
+
+  if (!s->draining)
+    weft_server_reload (s, NULL);
   return G_SOURCE_REMOVE;
 }
 
@@ -388,6 +410,8 @@ weft_server_start (WeftServer *s, GError **error)
                                     weft_server_config_changed, s, error);
   if (s->watch == NULL)
     return FALSE;
+  s->tls_watch = weft_tls_watch_new (weft_server_tls_changed, s);
+  weft_tls_watch_update (s->tls_watch, s->gen->config->tls, s->gen->tls);
   g_ptr_array_add (s->signal_ids, GUINT_TO_POINTER (g_unix_signal_add (SIGHUP,
                    weft_server_on_sighup, s)));
   g_ptr_array_add (s->signal_ids, GUINT_TO_POINTER (g_unix_signal_add (SIGTERM,
@@ -419,6 +443,7 @@ weft_server_free (WeftServer *s)
     g_source_remove (GPOINTER_TO_UINT (s->signal_ids->pdata[i]));
   g_ptr_array_unref (s->signal_ids);
   weft_config_watch_free (s->watch);
+  weft_tls_watch_free (s->tls_watch);
   for (guint w = 0; s->workers != NULL && w < s->n_workers; w++)
     weft_worker_stop (s->workers[w]);
   for (guint w = 0; s->workers != NULL && w < s->n_workers; w++)
@@ -449,7 +474,7 @@ weft_server_is_ready (WeftServer *s)
 void
 weft_server_render_metrics (WeftServer *s, GString *out)
 {
-  (void) s;
+  weft_tls_watch_refresh (s->tls_watch);
   weft_metrics_render (out);
 }
 

@@ -9,6 +9,7 @@
 
 #include <weft/plugin.h>
 #include <gnutls/gnutls.h>
+#include "weft-spiffe-private.h"
 
 G_BEGIN_DECLS
 
@@ -31,6 +32,8 @@ WeftTlsCredentials *weft_tls_credentials_ref   (WeftTlsCredentials *creds);
 void                weft_tls_credentials_unref (WeftTlsCredentials *creds);
 
 const char *weft_tls_credentials_get_spiffe_id    (WeftTlsCredentials *creds);
+/* SHA-256 over the three files' bytes as loaded */
+const char *weft_tls_credentials_get_digest       (WeftTlsCredentials *creds);
 const char *weft_tls_credentials_get_trust_domain (WeftTlsCredentials *creds);
 /* the trust domains the bundle's CAs name in spiffe:// URI SANs; may be empty */
 const char * const *weft_tls_credentials_get_bundle_trust_domains (WeftTlsCredentials *creds);
@@ -45,14 +48,13 @@ gboolean    weft_tls_credentials_is_valid_at      (WeftTlsCredentials *creds, gi
 /* owned by @creds: valid while the caller holds a ref */
 gnutls_certificate_credentials_t weft_tls_credentials_get_gnutls (WeftTlsCredentials *creds);
 
-/*
- * Splits spiffe://<td>/ns/<ns>/sa/<sa>. The scheme is lowercase "spiffe",
- * the trust domain 1-255 of [a-z0-9.-_] (so no port, no user info), the path
- * exactly four non-empty segments of [A-Za-z0-9.-_] that are not "." or
- * "..", no query, no fragment, no percent-encoding. Out arguments may be
- * NULL and are set only on success.
- */
-gboolean weft_spiffe_id_parse (const char *uri, char **trust_domain, char **ns, char **sa);
+
+/* the same digest of the files as they are now; NULL when one is unreadable */
+char       *weft_tls_files_digest (const char *cert_file, const char *key_file,
+                                   const char *bundle_file);
+
+/* every spiffe:// URI SAN of @crt, as char* (a peer's, to check) */
+GPtrArray *weft_tls_crt_spiffe_uris (gnutls_x509_crt_t crt);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftTlsCredentials, weft_tls_credentials_unref)
 

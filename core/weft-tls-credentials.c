@@ -18,8 +18,6 @@
 /* far above any real chain or bundle; stops a path to /dev/zero */
 #define WEFT_TLS_FILE_MAX (4 * 1024 * 1024)
 #define WEFT_TLS_KEY_ID_MAX 64
-#define WEFT_SPIFFE_ID_MAX 2048
-#define WEFT_SPIFFE_PREFIX "spiffe://"
 
 struct _WeftTlsCredentials {
   gint                             refcount;
@@ -30,63 +28,9 @@ struct _WeftTlsCredentials {
   GStrv                            bundle_trust_domains;
   gint64                           not_before;
   gint64                           not_after;
+  char                            *digest;
 };
 
-
-/* ------------------------------------------------------------------ */
-/* SPIFFE IDs                                                          */
-
-static gboolean
-weft_spiffe_is_segment (const char *s)
-{
-  if (*s == '\0' || strcmp (s, ".") == 0 || strcmp (s, "..") == 0)
-    return FALSE;
-  for (; *s != '\0'; s++)
-    if (!(g_ascii_isalnum (*s) || strchr (".-_", *s) != NULL))
-      return FALSE;
-  return TRUE;
-}
-
-/**
- * weft_spiffe_id_parse:
- * @uri: a candidate SPIFFE ID
- * @trust_domain: (out) (optional): the trust domain
- * @ns: (out) (optional): the namespace
- * @sa: (out) (optional): the service account
- *
- * Splits a workload SPIFFE ID of the form spiffe://<td>/ns/<ns>/sa/<sa>,
- * refusing anything the SPIFFE specification or that form does not allow.
- *
- * Returns: %TRUE if @uri is such an ID; the out arguments are set only then
- */
-gboolean
-weft_spiffe_id_parse (const char *uri, char **trust_domain, char **ns, char **sa)
-{
-  const char *host, *path;
-  g_auto(GStrv) seg = NULL;
-
-  g_return_val_if_fail (uri != NULL, FALSE);
-
-  if (!g_str_has_prefix (uri, WEFT_SPIFFE_PREFIX) || strlen (uri) > WEFT_SPIFFE_ID_MAX)
-    return FALSE;
-  host = uri + strlen (WEFT_SPIFFE_PREFIX);
-  path = strchr (host, '/');
-  /* the trust domain's alphabet has no ':', '@', '?' or '#' */
-  if (path == NULL || !weft_spiffe_is_trust_domain (host, (size_t) (path - host)))
-    return FALSE;
-  /* "/ns/<ns>/sa/<sa>" splits into "", "ns", <ns>, "sa", <sa> */
-  seg = g_strsplit (path, "/", 6);
-  if (g_strv_length (seg) != 5 || strcmp (seg[1], "ns") != 0 || strcmp (seg[3], "sa") != 0
-      || !weft_spiffe_is_segment (seg[2]) || !weft_spiffe_is_segment (seg[4]))
-    return FALSE;
-  if (trust_domain != NULL)
-    *trust_domain = g_strndup (host, (size_t) (path - host));
-  if (ns != NULL)
-    *ns = g_strdup (seg[2]);
-  if (sa != NULL)
-    *sa = g_strdup (seg[4]);
-  return TRUE;
-}
 
 /* ------------------------------------------------------------------ */
 /* reading and parsing                                                  */
@@ -146,6 +90,36 @@ weft_tls_read_file (const char *path, gnutls_datum_t *out, GError **error)
     }
   explicit_bzero (buf->data, buf->len);
   return ok;
+}
+
+/* one hash of the three files' bytes: did a rotation change anything? */
+static char *
+weft_tls_digest (const gnutls_datum_t *cert, const gnutls_datum_t *key,
+                 const gnutls_datum_t *bundle)
+{
+  g_autoptr(GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  const gnutls_datum_t *parts[] = { cert, key, bundle };
+
+  for (guint i = 0; i < G_N_ELEMENTS (parts); i++)
+    {
+      guint32 len = parts[i]->size;
+      g_checksum_update (sum, (const guchar *) &len, sizeof len);
+      g_checksum_update (sum, parts[i]->data, parts[i]->size);
+    }
+  return g_strdup (g_checksum_get_string (sum));
+}
+
+char *
+weft_tls_files_digest (const char *cert_file, const char *key_file, const char *bundle_file)
+{
+  g_auto(gnutls_datum_t) cert = { NULL, 0 };
+  g_auto(gnutls_datum_t) key = { NULL, 0 };
+  g_auto(gnutls_datum_t) bundle = { NULL, 0 };
+
+  if (!weft_tls_read_file (cert_file, &cert, NULL) || !weft_tls_read_file (key_file, &key, NULL)
+      || !weft_tls_read_file (bundle_file, &bundle, NULL))
+    return NULL;
+  return weft_tls_digest (&cert, &key, &bundle);
 }
 
 static gboolean
@@ -224,7 +198,7 @@ weft_tls_crt_san (gnutls_x509_crt_t crt, unsigned int i, char **out)
 }
 
 /* every spiffe:// URI SAN of @crt */
-static GPtrArray *
+GPtrArray *
 weft_tls_crt_spiffe_uris (gnutls_x509_crt_t crt)
 {
   GPtrArray *uris = g_ptr_array_new_with_free_func (g_free);
@@ -407,6 +381,7 @@ weft_tls_credentials_load (const char *cert_file, const char *key_file, const ch
       || !weft_tls_take_leaf_identity (creds, chain.certs[0], error))
     return NULL;
   creds->bundle_trust_domains = weft_tls_bundle_trust_domains (&cas);
+  creds->digest = weft_tls_digest (&cert_pem, &key_pem, &bundle_pem);
   return g_steal_pointer (&creds);
 }
 
@@ -427,6 +402,7 @@ weft_tls_credentials_unref (WeftTlsCredentials *creds)
     gnutls_certificate_free_credentials (creds->gnutls);
   g_free (creds->cert_file);
   g_free (creds->spiffe_id);
+  g_free (creds->digest);
   g_free (creds->trust_domain);
   g_strfreev (creds->bundle_trust_domains);
   g_free (creds);
@@ -434,6 +410,12 @@ weft_tls_credentials_unref (WeftTlsCredentials *creds)
 
 /* ------------------------------------------------------------------ */
 /* accessors                                                            */
+
+const char *
+weft_tls_credentials_get_digest (WeftTlsCredentials *creds)
+{
+  return creds->digest;
+}
 
 const char *
 weft_tls_credentials_get_spiffe_id (WeftTlsCredentials *creds)

@@ -21,7 +21,10 @@ struct _WeftUpConn {
   gpointer         owner;      /* the WeftConn using it, NULL when idle */
   WeftPoolEntry   *entry;      /* its endpoint's pool entry */
   WeftBuf         *in;
-  gboolean         connected;
+  gboolean         connected;  /* and, for mTLS, the handshake done */
+  struct _WeftTlsSession *tls; /* mTLS to the upstream, else NULL */
+  guint32          tls_want;   /* EPOLLIN or EPOLLOUT while handshaking */
+  gboolean         tls_saved;  /* its resumption data went to the entry */
   gboolean         readable;
   gboolean         writable;
   gboolean         reused;     /* served a request before */
@@ -36,6 +39,7 @@ struct _WeftPoolEntry {
   WeftUpConn *head;
   WeftUpConn *tail;
   guint       n_idle;
+  GBytes     *tls_resume;  /* the last mTLS session here, to resume */
 };
 
 WeftUpstreamPool *weft_upstream_pool_new   (WeftEpollSource *epoll, WeftBufPool *bufs,

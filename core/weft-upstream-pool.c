@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "weft-upstream-pool-private.h"
+#include "weft-tls-session-private.h"
 
 #include <unistd.h>
 
@@ -55,6 +56,8 @@ void
 weft_up_conn_close (WeftUpstreamPool *pool, WeftUpConn *up)
 {
   weft_epoll_source_remove (pool->epoll, &up->h);
+  weft_tls_session_bye (up->tls);
+  g_clear_pointer (&up->tls, weft_tls_session_free);
   if (up->h.fd >= 0)
     close (up->h.fd);
   up->h.fd = -1;

@@ -12,6 +12,7 @@
 #include "weft-epoll-source-private.h"
 #include "weft-generation-private.h"
 #include "weft-upstream-pool-private.h"
+#include "weft-tls-session-private.h"
 
 G_BEGIN_DECLS
 
@@ -31,6 +32,7 @@ typedef enum {
   WEFT_UPSTREAM_ERR_RETRIED,
   WEFT_UPSTREAM_ERR_OVERFLOW,
   WEFT_UPSTREAM_ERR_RETRY_BUDGET,
+  WEFT_UPSTREAM_ERR_TLS,
   WEFT_UPSTREAM_ERR_COUNT,
 } WeftUpstreamErr;
 
@@ -43,7 +45,15 @@ typedef struct {
   WeftMetric       *requests_total;   /* {listener, code} */
   WeftMetricSeries *upstream_errors[WEFT_UPSTREAM_ERR_COUNT];
   WeftMetricSeries *bad_requests;
+  WeftMetric       *tls_handshakes;   /* {listener, role, resumed} */
+  WeftMetric       *tls_failures;     /* {listener, role, reason} */
 } WeftCoreMetrics;
+
+/* which side of a TLS handshake weft was on */
+typedef enum {
+  WEFT_TLS_ROLE_SERVER,   /* an inbound client connected to us */
+  WEFT_TLS_ROLE_CLIENT,   /* we connected to an upstream */
+} WeftTlsRole;
 
 /* one listener socket of one worker */
 typedef struct {
@@ -54,6 +64,8 @@ typedef struct {
   WeftMetricSeries *conns_active;
   WeftMetricSeries *conns_total;
   WeftMetricSeries *requests[6];      /* by status class: 1xx..5xx, [0] other */
+  WeftMetricSeries *tls_ok[2][2];     /* [role][resumed], resolved at first use */
+  WeftMetricSeries *tls_failed[2][WEFT_TLS_FAIL_COUNT]; /* [role][failure], likewise */
   gboolean          closed;
 } WeftWorkerListener;
 
@@ -111,6 +123,9 @@ void        weft_worker_conn_removed (WeftWorker *worker, WeftConn *conn);
 /* a request of @gen ended: a retired generation may now be released */
 void        weft_worker_gen_released (WeftWorker *worker, WeftGeneration *gen);
 void        weft_worker_random_id    (WeftWorker *worker, char out[37]);
+/* counts a TLS handshake on @wl: @failure NONE for a success */
+void        weft_worker_listener_count_tls (WeftWorkerListener *wl, WeftTlsRole role,
+                                            gboolean resumed, WeftTlsFailure failure);
 guint64     weft_worker_random       (WeftWorker *worker);
 /* a timer callback brackets its work with these, as an epoll batch is */
 void        weft_worker_begin_batch  (WeftWorker *worker);

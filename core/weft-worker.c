@@ -529,6 +529,26 @@ weft_worker_listener_series (WeftMetric *metric, const char *listener, const cha
   return weft_metric_get_series (metric, values);
 }
 
+/* series are resolved at the first handshake of each kind, so listeners
+ * without TLS list none; after that it is one pointer per count */
+void
+weft_worker_listener_count_tls (WeftWorkerListener *wl, WeftTlsRole role, gboolean resumed,
+                                WeftTlsFailure failure)
+{
+  static const char *const roles[] = { "server", "client" };
+  WeftMetricSeries **slot = failure == WEFT_TLS_FAIL_NONE ? &wl->tls_ok[role][resumed ? 1 : 0]
+                                                         : &wl->tls_failed[role][failure];
+
+  if (*slot == NULL && failure == WEFT_TLS_FAIL_NONE)
+    *slot = weft_metric_get_series (wl->worker->metrics->tls_handshakes, (const char *const[]) {
+                                      wl->name, roles[role], resumed ? "true" : "false", NULL });
+  else if (*slot == NULL)
+    *slot = weft_metric_get_series (wl->worker->metrics->tls_failures, (const char *const[]) {
+                                      wl->name, roles[role], weft_tls_failure_to_string (failure),
+                                      NULL });
+  weft_metric_series_add (*slot, 1);
+}
+
 static gboolean
 weft_worker_listener_add_cb (gpointer data)
 {
