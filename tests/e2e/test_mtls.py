@@ -344,6 +344,7 @@ admin:
   address: 127.0.0.1:{admin}
 plugin_dirs: [{PLUGINDIR}]
 workers: 2
+timeouts: {{upstream_idle: 300ms}}
 {tls_yaml(cert, key, CERTS.ca)}\
 listeners:
   - name: out
@@ -418,6 +419,23 @@ def test_outbound_wrong_spiffe_id_is_502():
     check(line["error_reason"] == "upstream_tls_failed", line)
     check(request(a.port["out"], path="/t/outbound-after", headers={"Host": "b"})[0] == 200,
           "the good upstream still works")
+
+
+def test_outbound_resumption_keeps_identity():
+    """A's pooled connection to B closes (upstream_idle 300ms); the next
+    request reconnects resuming the TLS session, and B must still know A"""
+    a = start_a()
+    resumed = total(a.w, "weft_tls_handshakes_total", role="client", resumed="true")
+    for i in range(3):
+        path = f"/t/outbound-resume-{i}"
+        st, h, _ = request(a.port["out"], path=path, headers={"Host": "b"})
+        check(st == 200, f"request {i} through A after its connection to B closed: {st} {h}")
+        line = access_line(B.w, path)
+        check(line["peer_principal"] == spiffe("a"), f"request {i}: B saw {line}")
+        wait_for(lambda: total(B.w, "weft_connections_active", listener="inbound") == 0, 5,
+                 what="A's idle connection to B closed")
+    check(total(a.w, "weft_tls_handshakes_total", role="client", resumed="true") >= resumed + 1,
+          f"A resumed: {series(a.w, 'weft_tls_handshakes_total')}")
 
 
 # ---------------------------------------------------------------- certificates
@@ -613,6 +631,7 @@ TESTS = (test_strict_good_client_gets_200,
          test_disable_is_plain_only,
          test_outbound_istio_mutual,
          test_outbound_wrong_spiffe_id_is_502,
+         test_outbound_resumption_keeps_identity,
          test_expiry_warning_and_gauge,
          test_session_resumption,
          test_check_tls_without_credentials,
@@ -621,7 +640,7 @@ TESTS = (test_strict_good_client_gets_200,
          test_weft_survived_everything)
 
 
-NEED_B = TESTS[:19] + (test_weft_survived_everything,)
+NEED_B = TESTS[:20] + (test_weft_survived_everything,)
 
 
 def not_started(t, why):

@@ -63,6 +63,7 @@ admin:
 {NODE.format(sa=sa)}\
 plugin_dirs: [{PLUGINDIR}]
 workers: 1
+timeouts: {{upstream_idle: 300ms}}
 {tls_yaml(cert, key, CERTS.ca)}\
 listeners:
   - name: outbound
@@ -145,6 +146,19 @@ def test_c_is_denied_by_b():
     check("principal cluster.local/ns/default/sa/c" in b.logs(), "B's acl log names C")
 
 
+def test_a_admitted_again_after_reconnecting():
+    """A's idle connection to B closes (upstream_idle 300ms); A reconnects,
+    resuming its TLS session, and B still admits it as sa/a"""
+    b = ENV["b"]
+    for i in range(3):
+        wait_for(lambda: total(b, "weft_connections_active", listener="inbound") == 0, 5,
+                 what="A's idle connection to B closed")
+        st, h, _, p = curl(NET.ns1, f"http://127.0.0.1:15001/n/again-{i}", "-H", "Host: b")
+        check(st == 200, f"request {i} after A reconnected: {st} {h}\n{p.stderr}")
+    check(total(b, "istio_requests_total", source_principal="unknown") == 0,
+          f"B counted requests without a principal: {series(b, 'istio_requests_total')}")
+
+
 def test_curl_with_a_workload_certificate():
     """curl itself as a mesh client across the veth (--cert/--key/--cacert)"""
     cert, key = CERTS.leaf("a")
@@ -190,6 +204,7 @@ def stop_everything():
 
 TESTS = (test_a_reaches_b_over_mtls,
          test_c_is_denied_by_b,
+         test_a_admitted_again_after_reconnecting,
          test_curl_with_a_workload_certificate,
          test_plaintext_across_the_veth_is_refused,
          test_sidecars_exit_cleanly)
