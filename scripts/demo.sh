@@ -6,8 +6,10 @@
 #   client ──> sidecar A inbound 127.0.0.1:15006 ──> frontend app 127.0.0.1:18081
 #                                                         │
 #              sidecar A outbound 127.0.0.1:15001 <───────┘
-#                   │
+#                   │  mTLS (SPIFFE IDs checked both ways)
 #                   └──> sidecar B inbound 127.0.0.1:15106 ──> backend app 127.0.0.1:18082
+#
+#   the mesh CA and workload certificates come from weftctl cert (demo/.run/tls)
 #
 #   admin: sidecar A 127.0.0.1:15000, sidecar B 127.0.0.1:15100
 #
@@ -23,6 +25,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUN="$ROOT/demo/.run"
 WEFT="$ROOT/build/core/weft"
+WEFTCTL="$ROOT/build/ctl/weftctl"
 KEEP=0
 REQUESTS=20
 
@@ -95,6 +98,23 @@ cp -r demo/sidecars/backend "$RUN/sidecar-backend"
 # the access logs live outside the watched config directories
 echo "accesslog: {path: $RUN/logs/access-a.log}" >>"$RUN/sidecar-frontend/weft.yaml"
 echo "accesslog: {path: $RUN/logs/access-b.log}" >>"$RUN/sidecar-backend/weft.yaml"
+
+step "Issuing the mesh CA and workload certificates with weftctl cert"
+TLS="$RUN/tls"
+"$WEFTCTL" cert ca --trust-domain cluster.local --out-dir "$TLS" | sed 's/^/  /'
+# one identity per workload; 'intruder' is signed by the same CA but is
+# not allowed by sidecar B's policy
+for sa in frontend backend intruder; do
+  "$WEFTCTL" cert issue --namespace demo --service-account "$sa" --ca "$TLS/ca.pem" \
+    --ca-key "$TLS/ca-key.pem" --out-dir "$TLS" | sed 's/^/  /'
+done
+"$WEFTCTL" cert inspect "$TLS/backend.pem" | sed -n '2,/^certificate 2/p' | grep -E 'issuer|not after|spiffe id' |
+  sed 's/^ */  weftctl cert inspect backend.pem: /'
+# as a Secret mount would provide them, outside the config directories
+echo "tls: {cert: $TLS/frontend.pem, key: $TLS/frontend-key.pem, bundle: $TLS/ca.pem}" \
+  >>"$RUN/sidecar-frontend/weft.yaml"
+echo "tls: {cert: $TLS/backend.pem, key: $TLS/backend-key.pem, bundle: $TLS/ca.pem}" \
+  >>"$RUN/sidecar-backend/weft.yaml"
 
 cleanup() {
   local rc=$?
@@ -272,6 +292,14 @@ calls = sum(v for name, l, v in b if name == "istio_requests_total" and l["repor
             and l["source_workload"] == "frontend-v1" and l["destination_workload"] == "backend-v1")
 if calls < n:
     print("  FAILED: sidecar B counted %d calls from frontend-v1, want %d" % (calls, n)); ok = False
+mtls = [l for name, l, v in b if name == "istio_requests_total" and l["reporter"] == "destination"
+        and l["source_workload"] == "frontend-v1" and v > 0]
+for l in mtls:
+    print("  sidecar B knows its caller from mTLS: source_principal=%s connection_security_policy=%s"
+          % (l["source_principal"], l["connection_security_policy"]))
+if not mtls or any(l["source_principal"] != "spiffe://cluster.local/ns/demo/sa/frontend"
+                   or l["connection_security_policy"] != "mutual_tls" for l in mtls):
+    print("  FAILED: sidecar B should see spiffe://cluster.local/ns/demo/sa/frontend over mutual_tls"); ok = False
 q = p99(b, reporter="destination", destination_workload="backend-v1")
 print("  p99 latency of backend-v1 as sidecar B saw it (histogram_quantile(0.99) on its buckets): %.2f ms" % q)
 
@@ -302,6 +330,37 @@ if len(trace) != 3 or len(by_parent.get(None, [])) != 1:
 sys.exit(0 if ok else 1)
 EOF
 
+# ---------------------------------------------------------------- mTLS
+step "mTLS: what sidecar B accepts and refuses, and a certificate rotation"
+mtls_ok=0
+code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' http://127.0.0.1:15106/plaintext || true)
+echo "  plaintext GET straight to B's STRICT port 127.0.0.1:15106 -> ${code:-000} (refused, no HTTP answer)"
+[ "${code:-000}" = 000 ] || mtls_ok=1
+grep -m 1 'refused TLS' "$RUN/logs/sidecar-b.log" | sed 's/^/    B logged: /' || mtls_ok=1
+curl -s http://127.0.0.1:15100/metrics | grep -E '^weft_tls_(handshakes|handshake_failures)_total|^weft_tls_certificate_expiry' |
+  sed 's/^/    /'
+serial() { "$WEFTCTL" cert inspect "$1" | awk '/serial:/ {print $2; exit}'; }
+old_serial=$(serial "$TLS/backend.pem")
+gen_before=$(generation 127.0.0.1:15100)
+# a renewed certificate, swapped in by rename as a Secret update would be
+mkdir -p "$TLS/renewed"
+"$WEFTCTL" cert issue --namespace demo --service-account backend --ca "$TLS/ca.pem" \
+  --ca-key "$TLS/ca-key.pem" --out-dir "$TLS/renewed" --days 2 >/dev/null
+mv "$TLS/renewed/backend-key.pem" "$TLS/backend-key.pem"
+mv "$TLS/renewed/backend.pem" "$TLS/backend.pem"
+gen_after=$gen_before
+for _ in $(seq 50); do
+  sleep 0.1
+  gen_after=$(generation 127.0.0.1:15100)
+  [ "$gen_after" -gt "$gen_before" ] && break
+done
+echo "  renewed B's certificate (serial $old_serial -> $(serial "$TLS/backend.pem")): generation $gen_before -> $gen_after"
+[ "$gen_after" -gt "$gen_before" ] || mtls_ok=1
+# sidecar A's pooled connection keeps the old session; a new one sees the new certificate
+code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:15006/after-rotation)
+echo "  GET http://127.0.0.1:15006/after-rotation (the whole mesh, over mTLS) -> $code"
+[ "$code" = 200 ] || mtls_ok=1
+
 # ---------------------------------------------------------------- hot reload
 step "Hot reload: adding a listener to sidecar B by rewriting its config"
 gen_before=$(generation 127.0.0.1:15100)
@@ -323,17 +382,19 @@ listeners:
     direction: inbound
     upstream: backend-app
     plugins: [metrics, tracing, accesslog]
+    tls: {mode: STRICT}
   - name: inbound-alt
     address: 127.0.0.1:15107
     direction: inbound
     upstream: backend-app
-  # the mission's policy: A may call B, only on GET /foo, at 10 requests/s
-  # (A is 127.0.0.2 until mTLS; see docs/policy-example.md)
+  # the mission's policy: A may call B, only on GET /foo, at 10 requests/s;
+  # A is whoever proves the frontend's SPIFFE ID over mTLS
   - name: inbound-policy
     address: 127.0.0.1:15108
     direction: inbound
     upstream: backend-app
     plugins: [ratelimit, acl]
+    tls: {mode: STRICT}
 upstreams:
   - name: backend-app
     endpoints: [127.0.0.1:18082]
@@ -343,7 +404,7 @@ ratelimit:
       rate: 10/s
       burst: 10
       match:
-        from: [{source: {ipBlocks: [127.0.0.2/32]}}]
+        from: [{source: {principals: [cluster.local/ns/demo/sa/frontend]}}]
         to: [{operation: {methods: [GET], paths: [/foo]}}]
 acl:
   policies:
@@ -351,12 +412,13 @@ acl:
       action: ALLOW
       rules:
         - name: a-get-foo
-          from: [{source: {ipBlocks: [127.0.0.2/32]}}]
+          from: [{source: {principals: [cluster.local/ns/demo/sa/frontend]}}]
           to: [{operation: {methods: [GET], paths: [/foo]}}]
 EOF
 cat >>"$RUN/weft.yaml.new" <<EOF
 tracing: {sampling: 100, endpoint: "http://127.0.0.1:14318/v1/traces", batch: {interval: 200ms}}
 accesslog: {path: $RUN/logs/access-b.log}
+tls: {cert: $TLS/backend.pem, key: $TLS/backend-key.pem, bundle: $TLS/ca.pem}
 EOF
 # rename into place, as a ConfigMap update would swap it in atomically
 mv "$RUN/weft.yaml.new" "$RUN/sidecar-backend/weft.yaml"
@@ -395,23 +457,26 @@ fi
 # ---------------------------------------------------------------- policy
 step "Policy: A may call B, only on GET /foo, at 10 requests/s (sidecar B, 127.0.0.1:15108)"
 policy_ok=0
-codes_of() {   # codes_of SOURCE-IP METHOD PATH N: N requests on one connection
+codes_of() {   # codes_of IDENTITY METHOD PATH N: N requests on one mTLS connection
   local urls=() i
-  for i in $(seq "$4"); do urls+=(-o /dev/null "http://127.0.0.1:15108$3"); done
-  curl -s --interface "$1" -X "$2" -w '%{http_code}\n' "${urls[@]}" | sort | uniq -c |
+  for i in $(seq "$4"); do urls+=(-o /dev/null "https://127.0.0.1:15108$3"); done
+  # -k: the demo caller skips checking B's name (B's certificate names a
+  # SPIFFE ID, not a host); B checks the caller's certificate in full
+  curl -s -k --cert "$TLS/$1.pem" --key "$TLS/$1-key.pem" -X "$2" -w '%{http_code}\n' \
+    "${urls[@]}" | sort | uniq -c |
     awk '{printf "%s%s x %s", (NR > 1 ? ", " : ""), $2, $1} END {print ""}'
 }
 t0=$(date +%s%N)
-a_foo=$(codes_of 127.0.0.2 GET /foo 40)
+a_foo=$(codes_of frontend GET /foo 40)
 ms=$((($(date +%s%N) - t0) / 1000000))
-a_bar=$(codes_of 127.0.0.2 GET /bar 1)
-a_post=$(codes_of 127.0.0.2 POST /foo 1)
-c_foo=$(codes_of 127.0.0.3 GET /foo 1)
-echo "  A (127.0.0.2) GET /foo, 40 in $ms ms: $a_foo"
+a_bar=$(codes_of frontend GET /bar 1)
+a_post=$(codes_of frontend POST /foo 1)
+c_foo=$(codes_of intruder GET /foo 1)
+echo "  A (sa/frontend) GET /foo, 40 in $ms ms: $a_foo"
 echo "      (a burst of 10 and one more every 100 ms pass; the rest get 429 rate_limited)"
-echo "  A (127.0.0.2) GET /bar:              $a_bar   (rbac-denied)"
-echo "  A (127.0.0.2) POST /foo:             $a_post"
-echo "  C (127.0.0.3) GET /foo:              $c_foo"
+echo "  A (sa/frontend) GET /bar:              $a_bar   (rbac-denied)"
+echo "  A (sa/frontend) POST /foo:             $a_post"
+echo "  C (sa/intruder) GET /foo:              $c_foo"
 case "$a_foo" in *"200 x "*", 429 x "*) ;; *) policy_ok=1 ;; esac
 [ "$a_bar" = "403 x 1" ] && [ "$a_post" = "403 x 1" ] && [ "$c_foo" = "403 x 1" ] || policy_ok=1
 echo "  what sidecar B logged and counted:"
@@ -449,6 +514,10 @@ if [ "$policy_ok" -ne 0 ]; then
 fi
 if [ "$obs_ok" -ne 0 ]; then
   bold "demo: observability FAILED"
+  exit 1
+fi
+if [ "$mtls_ok" -ne 0 ]; then
+  bold "demo: mTLS FAILED"
   exit 1
 fi
 if [ "$KEEP" -eq 1 ]; then
