@@ -262,6 +262,21 @@ weft_tls_classify (WeftTlsSession *t, int ret)
     }
 }
 
+/* a resumed session sends no certificate, so the check did not run: the
+ * peer's chain came back from the ticket, and is checked again now (the
+ * bundle or the clock may have moved since) */
+static WeftTlsStep
+weft_tls_session_finished (WeftTlsSession *t)
+{
+  if (t->peer_id == NULL && weft_tls_verify_peer (t->s) != 0)
+    {
+      gnutls_alert_send (t->s, GNUTLS_AL_FATAL, GNUTLS_A_BAD_CERTIFICATE);
+      return WEFT_TLS_STEP_FAILED;
+    }
+  t->done = TRUE;
+  return WEFT_TLS_STEP_DONE;
+}
+
 WeftTlsStep
 weft_tls_session_handshake (WeftTlsSession *t)
 {
@@ -274,10 +289,7 @@ weft_tls_session_handshake (WeftTlsSession *t)
     {
       ret = gnutls_handshake (t->s);
       if (ret == 0)
-        {
-          t->done = TRUE;
-          return WEFT_TLS_STEP_DONE;
-        }
+        return weft_tls_session_finished (t);
       if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED)
         return gnutls_record_get_direction (t->s) ? WEFT_TLS_STEP_WANT_WRITE
                                                   : WEFT_TLS_STEP_WANT_READ;
