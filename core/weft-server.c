@@ -533,6 +533,8 @@ weft_server_json_listeners (JsonBuilder *b, WeftGeneration *gen)
       weft_json_member_string (b, "direction", l->config->direction == WEFT_DIRECTION_OUTBOUND ?
                                         "outbound" : "inbound");
       weft_json_member_string (b, "upstream", l->config->upstream);
+      weft_json_member_string (b, "tls_mode", (const char *const[]) { "DISABLE", "PERMISSIVE",
+                                 "STRICT" }[l->config->tls_mode]);
       json_builder_set_member_name (b, "plugins");
       json_builder_begin_array (b);
       for (guint j = 0; j < l->config->plugins->len; j++)
@@ -562,6 +564,32 @@ weft_server_json_upstreams (JsonBuilder *b, WeftGeneration *gen)
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
+}
+
+/* the live workload certificate: who weft is, and until when */
+static void
+weft_server_json_tls (JsonBuilder *b, WeftGeneration *gen)
+{
+  WeftTlsCredentials *creds = gen->tls;
+  g_autoptr(GDateTime) at = NULL;
+  g_autofree char *until = NULL;
+
+  json_builder_set_member_name (b, "tls");
+  if (creds == NULL)
+    {
+      json_builder_add_null_value (b);
+      return;
+    }
+  at = g_date_time_new_from_unix_utc (weft_tls_credentials_get_not_after (creds));
+  until = at != NULL ? g_date_time_format_iso8601 (at) : NULL;
+  json_builder_begin_object (b);
+  weft_json_member_string (b, "spiffe_id", weft_tls_credentials_get_spiffe_id (creds));
+  weft_json_member_string (b, "not_after", until);
+  weft_json_member_string (b, "cert", gen->config->tls->cert);
+  weft_json_member_string (b, "key", gen->config->tls->key);
+  weft_json_member_string (b, "bundle", gen->config->tls->bundle);
+  weft_json_member_string (b, "sha256", weft_tls_credentials_get_digest (creds));
+  json_builder_end_object (b);
 }
 
 static void
@@ -609,6 +637,7 @@ weft_server_render_config (WeftServer *s, GString *out)
   weft_server_json_plugins (b, gen);
   weft_server_json_listeners (b, gen);
   weft_server_json_upstreams (b, gen);
+  weft_server_json_tls (b, gen);
   weft_server_json_last_reload (b, s);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
