@@ -700,4 +700,8 @@ report() {
   log "results written to ${out#"$REPO"/}"
 }
 
-main "$@"
+# bench/mtls.sh sources this file for its helpers (processes, /proc, wrk)
+# and runs its own main
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main "$@"
+fi

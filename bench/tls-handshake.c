@@ -55,6 +55,7 @@ typedef struct {
   guint       failed;       /* connect, handshake or read failures, non-2xx */
   double      client_cpu_us;
   double      server_cpu_us; /* < 0: not measured */
+  char       *desc;         /* what the first measured connection negotiated */
 } BenchResult;
 
 typedef struct {
@@ -387,7 +388,7 @@ bench_one_plain (const BenchClient *client, double *total_us, int *status, GErro
 static gboolean
 bench_one (const BenchClient *client, const gnutls_datum_t *ticket_in,
            gnutls_datum_t *ticket_out, double *hs_us, double *total_us,
-           gboolean *resumed, int *status, GError **error)
+           gboolean *resumed, int *status, char **desc, GError **error)
 {
   gnutls_session_t session = NULL;
   gboolean ok;
@@ -404,6 +405,18 @@ bench_one (const BenchClient *client, const gnutls_datum_t *ticket_in,
     {
       *hs_us = bench_now_us () - t0;
       *resumed = gnutls_session_is_resumed (session) != 0;
+      if (desc != NULL && *desc == NULL)
+        {
+          char *d = gnutls_session_get_desc (session);
+          const gnutls_datum_t *proto = NULL;
+          gnutls_datum_t alpn = { NULL, 0 };
+
+          if (gnutls_alpn_get_selected_protocol (session, &alpn) == 0)
+            proto = &alpn;
+          *desc = g_strdup_printf ("%s, ALPN %.*s", d, proto ? (int) proto->size : 4,
+                                   proto ? (const char *) proto->data : "none");
+          gnutls_free (d);
+        }
       *status = bench_request (session, fd, error);
       ok = *status >= 0;
     }
@@ -466,7 +479,7 @@ bench_mode (const BenchClient *client, const char *mode, guint n, guint warmup,
       int status;
       g_autoptr(GError) error = NULL;
 
-      if (!bench_one (client, NULL, &ticket, &hs, &total, &resumed, &status, &error) ||
+      if (!bench_one (client, NULL, &ticket, &hs, &total, &resumed, &status, NULL, &error) ||
           ticket.data == NULL)
         {
           g_printerr ("tls-handshake: resumed: the first connection gave no ticket: %s\n",
@@ -492,7 +505,8 @@ bench_mode (const BenchClient *client, const char *mode, guint n, guint warmup,
       if (plain ? !bench_one_plain (client, &total, &status, &error)
                 : !bench_one (client, resume ? &ticket : NULL,
                               resume && !client->reuse_ticket ? &next : NULL,
-                              &hs, &total, &resumed, &status, &error))
+                              &hs, &total, &resumed, &status,
+                              counted ? &r->desc : NULL, &error))
         {
           if (client->verbose || failures++ < 3)
             g_printerr ("tls-handshake: %s #%u: %s\n", mode, i, error->message);
@@ -546,6 +560,8 @@ bench_print (const BenchResult *results, guint n_results, gboolean machine)
       double t50 = bench_percentile (r->total_us, r->n, 50);
       double t99 = bench_percentile (r->total_us, r->n, 99);
 
+      if (machine && r->desc != NULL)
+        g_print ("session %s: %s\n", r->mode, r->desc);
       if (machine)
         g_print ("BENCH mode=%s n=%u ok=%u failed=%u resumed=%u hs_p50_us=%.1f hs_p99_us=%.1f "
                  "conn_p50_us=%.1f conn_p99_us=%.1f client_cpu_us=%.1f server_cpu_us=%.1f\n",
@@ -690,6 +706,7 @@ main (int argc, char **argv)
                       results[i].resumed, results[i].n);
           bad++;
         }
+      g_free (results[i].desc);
       g_free (results[i].hs_us);
       g_free (results[i].total_us);
     }
