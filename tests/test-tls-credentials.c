@@ -2,125 +2,19 @@
  * WeftTlsCredentials: what loads, what is refused and why, and
  * weft_spiffe_id_parse. Certificates come from the built weftctl
  * ($WEFTCTL) in a temporary directory; the few weftctl will not make (an
- * expired leaf, a leaf without or with two SPIFFE IDs) are made here with
- * GnuTLS, signed by the same CA. */
+ * expired leaf, a leaf without or with two SPIFFE IDs) are made with
+ * GnuTLS by tests/weft-test-certs.c, signed by the same CA. */
 #include "weft-tls-credentials-private.h"
+#include "weft-test-certs.h"
 
-#include <glib/gstdio.h>
-#include <gnutls/x509.h>
 #include <string.h>
 
-#define DAY (24 * 60 * 60)
-
-static char *tmpdir;
+#define DAY WEFT_TEST_DAY
 
 static char *
 path (const char *dir, const char *file)
 {
-  return g_build_filename (tmpdir, dir, file, NULL);
-}
-
-static void
-weftctl (const char *const *args)
-{
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autofree char *out = NULL, *err = NULL;
-  g_autoptr(GError) error = NULL;
-  int status = 0;
-
-  g_ptr_array_add (argv, (gpointer) g_getenv ("WEFTCTL"));
-  for (guint i = 0; args[i] != NULL; i++)
-    g_ptr_array_add (argv, (gpointer) args[i]);
-  g_ptr_array_add (argv, NULL);
-  g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
-                &status, &error);
-  g_assert_no_error (error);
-  if (!g_spawn_check_wait_status (status, NULL))
-    g_error ("weftctl failed: %s", err);
-}
-
-static void
-make_ca (const char *dir)
-{
-  g_autofree char *out = g_build_filename (tmpdir, dir, NULL);
-  const char *args[] = { "cert", "ca", "--trust-domain", "cluster.local", "--out-dir", out, NULL };
-
-  weftctl (args);
-}
-
-static void
-issue (const char *ca_dir, const char *dir, const char *sa)
-{
-  g_autofree char *out = g_build_filename (tmpdir, dir, NULL);
-  g_autofree char *ca = path (ca_dir, "ca.pem");
-  g_autofree char *ca_key = path (ca_dir, "ca-key.pem");
-  const char *args[] = { "cert", "issue", "--namespace", "default", "--service-account", sa,
-                         "--ca", ca, "--ca-key", ca_key, "--out-dir", out, "--days", "1", NULL };
-
-  weftctl (args);
-}
-
-static gnutls_datum_t
-read_datum (const char *file)
-{
-  gnutls_datum_t d = { NULL, 0 };
-
-  g_assert_cmpint (gnutls_load_file (file, &d), ==, 0);
-  return d;
-}
-
-static void
-write_datum (const char *file, gnutls_datum_t *d)
-{
-  g_assert_true (g_file_set_contents (file, (const char *) d->data, d->size, NULL));
-  gnutls_free (d->data);
-}
-
-/* a leaf signed by ca1 with the given URI SANs and validity, written to
- * <dir>/leaf.pem and <dir>/leaf-key.pem */
-static void
-make_leaf (const char *dir, const char *const *uris, gint64 not_before, gint64 not_after)
-{
-  g_autofree char *out = g_build_filename (tmpdir, dir, NULL);
-  g_autofree char *ca_file = path ("ca1", "ca.pem"), *ca_key_file = path ("ca1", "ca-key.pem");
-  g_autofree char *crt_file = path (dir, "leaf.pem"), *key_file = path (dir, "leaf-key.pem");
-  gnutls_datum_t ca_pem = read_datum (ca_file), ca_key_pem = read_datum (ca_key_file), pem;
-  gnutls_x509_crt_t ca, crt;
-  gnutls_x509_privkey_t ca_key, key;
-  unsigned char serial[] = { 0x42, 0x01 };
-
-  g_assert_cmpint (g_mkdir_with_parents (out, 0700), ==, 0);
-  gnutls_x509_crt_init (&ca);
-  gnutls_x509_privkey_init (&ca_key);
-  g_assert_cmpint (gnutls_x509_crt_import (ca, &ca_pem, GNUTLS_X509_FMT_PEM), ==, 0);
-  g_assert_cmpint (gnutls_x509_privkey_import (ca_key, &ca_key_pem, GNUTLS_X509_FMT_PEM), ==, 0);
-  gnutls_x509_privkey_init (&key);
-  g_assert_cmpint (gnutls_x509_privkey_generate (key, GNUTLS_PK_ECDSA,
-                                                 GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_SECP256R1), 0),
-                   ==, 0);
-  gnutls_x509_crt_init (&crt);
-  gnutls_x509_crt_set_version (crt, 3);
-  gnutls_x509_crt_set_serial (crt, serial, sizeof serial);
-  gnutls_x509_crt_set_activation_time (crt, (time_t) not_before);
-  gnutls_x509_crt_set_expiration_time (crt, (time_t) not_after);
-  gnutls_x509_crt_set_key (crt, key);
-  for (guint i = 0; uris[i] != NULL; i++)
-    gnutls_x509_crt_set_subject_alt_name (crt, GNUTLS_SAN_URI, uris[i], strlen (uris[i]),
-                                          GNUTLS_FSAN_APPEND);
-  g_assert_cmpint (gnutls_x509_crt_sign2 (crt, ca, ca_key, GNUTLS_DIG_SHA256, 0), ==, 0);
-
-  g_assert_cmpint (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_PEM, &pem), ==, 0);
-  write_datum (crt_file, &pem);
-  g_assert_cmpint (gnutls_x509_privkey_export2_pkcs8 (key, GNUTLS_X509_FMT_PEM, NULL,
-                                                      GNUTLS_PKCS_PLAIN, &pem), ==, 0);
-  write_datum (key_file, &pem);
-
-  gnutls_x509_crt_deinit (crt);
-  gnutls_x509_crt_deinit (ca);
-  gnutls_x509_privkey_deinit (key);
-  gnutls_x509_privkey_deinit (ca_key);
-  gnutls_free (ca_pem.data);
-  gnutls_free (ca_key_pem.data);
+  return weft_test_certs_path (dir, file);
 }
 
 /* loads <dir>/<cert> + <key_dir>/<key> against ca1's bundle */
@@ -241,7 +135,7 @@ test_expired_leaf (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(WeftTlsCredentials) creds = NULL;
 
-  make_leaf ("expired", uris, now - 3 * DAY, now - DAY);
+  weft_test_make_leaf ("ca1", "expired", uris, now - 3 * DAY, now - DAY);
   creds = load ("expired", "leaf.pem", "expired", "leaf-key.pem", &error);
   g_assert_no_error (error);
   g_assert_cmpstr (weft_tls_credentials_get_spiffe_id (creds), ==, uris[0]);
@@ -261,19 +155,19 @@ test_spiffe_san_count (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(WeftTlsCredentials) creds = NULL;
 
-  make_leaf ("nosan", none, now - 60, now + DAY);
+  weft_test_make_leaf ("ca1", "nosan", none, now - 60, now + DAY);
   creds = load ("nosan", "leaf.pem", "nosan", "leaf-key.pem", &error);
   g_assert_null (creds);
   assert_refused (error, WEFT_ERROR_CONFIG, "nosan", "leaf.pem", "no spiffe://");
   g_clear_error (&error);
 
-  make_leaf ("twosan", two, now - 60, now + DAY);
+  weft_test_make_leaf ("ca1", "twosan", two, now - 60, now + DAY);
   creds = load ("twosan", "leaf.pem", "twosan", "leaf-key.pem", &error);
   g_assert_null (creds);
   assert_refused (error, WEFT_ERROR_CONFIG, "twosan", "leaf.pem", "more than one");
   g_clear_error (&error);
 
-  make_leaf ("oddsan", odd, now - 60, now + DAY);
+  weft_test_make_leaf ("ca1", "oddsan", odd, now - 60, now + DAY);
   creds = load ("oddsan", "leaf.pem", "oddsan", "leaf-key.pem", &error);
   g_assert_null (creds);
   assert_refused (error, WEFT_ERROR_CONFIG, "oddsan", "leaf.pem", "not of the form");
@@ -323,42 +217,20 @@ test_spiffe_id_parse (void)
 
 /* ------------------------------------------------------------------ */
 
-static void
-remove_tree (const char *dir)
-{
-  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
-  const char *name;
-
-  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-    {
-      g_autofree char *p = g_build_filename (dir, name, NULL);
-
-      if (g_file_test (p, G_FILE_TEST_IS_DIR))
-        remove_tree (p);
-      else
-        g_unlink (p);
-    }
-  g_rmdir (dir);
-}
-
 int
 main (int argc, char **argv)
 {
-  g_autoptr(GError) error = NULL;
   int ret;
 
   g_test_init (&argc, &argv, NULL);
-  if (g_getenv ("WEFTCTL") == NULL)
-    g_error ("WEFTCTL is not set; run through meson test");
-  tmpdir = g_dir_make_tmp ("weft-tls-XXXXXX", &error);
-  g_assert_no_error (error);
+  weft_test_certs_init ("weft-tls");
 
   /* ca1 is the bundle; ca2 is a stranger with the same trust domain */
-  make_ca ("ca1");
-  make_ca ("ca2");
-  issue ("ca1", "good", "reviews");
-  issue ("ca1", "other", "reviews");
-  issue ("ca2", "foreign", "reviews");
+  weft_test_make_ca ("ca1");
+  weft_test_make_ca ("ca2");
+  weft_test_issue ("ca1", "good", "reviews");
+  weft_test_issue ("ca1", "other", "reviews");
+  weft_test_issue ("ca2", "foreign", "reviews");
 
   g_test_add_func ("/tls-credentials/good-chain", test_good_chain);
   g_test_add_func ("/tls-credentials/key-from-other-issue", test_key_from_other_issue);
@@ -370,7 +242,6 @@ main (int argc, char **argv)
   g_test_add_func ("/tls-credentials/spiffe-id-parse", test_spiffe_id_parse);
   ret = g_test_run ();
 
-  remove_tree (tmpdir);
-  g_free (tmpdir);
+  weft_test_certs_cleanup ();
   return ret;
 }
