@@ -12,6 +12,7 @@ listener for the outbound cases."""
 
 import os
 import re
+import shutil
 import ssl
 import subprocess
 import sys
@@ -494,6 +495,18 @@ def test_session_resumption():
         c2.close()
     line = access_line(B.w, "/t/resume-2")
     check(line["peer_principal"] == spiffe("a"), f"a resumed session keeps the identity: {line}")
+    # GnuTLS's own client resumes too; its request goes on the resumed
+    # session, and the ACL (sa/a only) lets it through
+    if shutil.which("gnutls-cli") is not None:
+        cert, key = CERTS.leaf("a")
+        p = subprocess.run(["gnutls-cli", "--resume", "--insecure", "--x509certfile", cert,
+                            "--x509keyfile", key, "-p", str(port), "127.0.0.1"],
+                           input="GET /t/resume-gnutls HTTP/1.1\r\nHost: b\r\n"
+                                 "connection: close\r\n\r\n",
+                           capture_output=True, text=True, timeout=20)
+        out = p.stdout + p.stderr
+        check("This is a resumed session" in out, f"gnutls-cli --resume:\n{out}")
+        check("HTTP/1.1 200" in out, f"gnutls-cli's request on the resumed session:\n{out}")
     wait_for(lambda: total(B.w, "weft_tls_handshakes_total", listener="inbound", role="server",
                            resumed="true") >= before + 1,
              what=f"resumed=\"true\" counted: {series(B.w, 'weft_tls_handshakes_total')}")
