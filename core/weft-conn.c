@@ -2022,6 +2022,10 @@ weft_conn_tls_accept (WeftConn *c)
     return;
   c->tls_state = WEFT_CONN_TLS_PEEK;
   c->tls_want = EPOLLIN;
+  /* a STRICT port owes a handshake from the first moment: a silent client
+   * is a slowloris, not an idle keep-alive one (PERMISSIVE may be either) */
+  if (c->tls_mode == WEFT_TLS_MODE_STRICT)
+    weft_conn_set_deadline (c, WEFT_DEADLINE_HEADER, weft_conn_timeouts (c)->request_header_ms);
 }
 
 WeftConn *
@@ -2096,7 +2100,7 @@ weft_conn_check_deadline (WeftConn *c, gint64 now_ms)
   switch (kind)
     {
     case WEFT_DEADLINE_HEADER:
-      if (c->tls_state == WEFT_CONN_TLS_HANDSHAKE)
+      if (c->tls_state == WEFT_CONN_TLS_HANDSHAKE || c->tls_state == WEFT_CONN_TLS_PEEK)
         {
           weft_conn_tls_refuse (c, WEFT_TLS_FAIL_TIMEOUT);
           return;
