@@ -995,6 +995,258 @@ test_config_upstream_policy_errors (void)
     "test.yaml:26:22: expected a mapping, got a sequence");
 }
 
+/* ------------------------------------------------------------------ */
+/* tls                                                                 */
+/* ------------------------------------------------------------------ */
+
+static const char weft_test_tls_yaml[] =
+  "tls:\n"
+  "  cert: /etc/weft/tls/cert.pem\n"
+  "  key: /etc/weft/tls/key.pem\n"
+  "  bundle: /etc/weft/tls/ca.pem\n"
+  "  expiry_warning: 24h\n";
+
+static void
+test_config_tls (void)
+{
+  g_autofree char *yaml = g_strconcat (
+    weft_test_tls_yaml,
+    "listeners:\n"
+    "  - {name: strict, address: 127.0.0.1:15006, tls: {mode: STRICT}}\n"
+    "  - {name: permissive, address: 127.0.0.1:15007, tls: {mode: PERMISSIVE}}\n"
+    "  - {name: disabled, address: 127.0.0.1:15008, tls: {mode: DISABLE}}\n"
+    "  - {name: plain, address: 127.0.0.1:15009}\n"
+    "upstreams:\n"
+    "  - name: b\n"
+    "    endpoints: [127.0.0.1:15106]\n"
+    "    tls:\n"
+    "      mode: ISTIO_MUTUAL\n"
+    "      spiffe_ids: [spiffe://cluster.local/ns/default/sa/b, spiffe://cluster.local/ns/x/sa/b2]\n"
+    "      sni: b.default.svc\n"
+    "  - name: c\n"
+    "    endpoints: [127.0.0.1:15107]\n"
+    "    tls: {mode: ISTIO_MUTUAL}\n"
+    "  - name: c-sni\n"
+    "    endpoints: [127.0.0.1:15107]\n"
+    "    tls: {mode: ISTIO_MUTUAL, sni: c.default.svc}\n"
+    "  - name: c-again\n"
+    "    endpoints: [127.0.0.1:15107]\n"
+    "    tls: {mode: ISTIO_MUTUAL}\n"
+    "  - name: off\n"
+    "    endpoints: [127.0.0.1:15108]\n"
+    "    tls: {mode: DISABLE}\n"
+    "  - name: plain\n"
+    "    endpoints: [127.0.0.1:15109]\n", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftConfig) config = weft_test_load_string (yaml, &error);
+  const WeftTlsMode modes[] = {
+    WEFT_TLS_MODE_STRICT, WEFT_TLS_MODE_PERMISSIVE, WEFT_TLS_MODE_DISABLE, WEFT_TLS_MODE_DISABLE,
+  };
+  WeftUpstreamConfig *u, *c;
+
+  g_assert_no_error (error);
+  g_assert_nonnull (config->tls);
+  g_assert_cmpstr (config->tls->cert, ==, "/etc/weft/tls/cert.pem");
+  g_assert_cmpstr (config->tls->key, ==, "/etc/weft/tls/key.pem");
+  g_assert_cmpstr (config->tls->bundle, ==, "/etc/weft/tls/ca.pem");
+  g_assert_cmpuint (config->tls->expiry_warning_ms, ==, 24 * 3600 * 1000);
+  g_assert_cmpuint (weft_node_get_line (config->tls->node), ==, 2);
+
+  g_assert_cmpuint (config->listeners->len, ==, G_N_ELEMENTS (modes));
+  for (guint i = 0; i < G_N_ELEMENTS (modes); i++)
+    {
+      WeftListenerConfig *listener = g_ptr_array_index (config->listeners, i);
+      g_assert_cmpint (listener->tls_mode, ==, modes[i]);
+    }
+
+  u = weft_config_find_upstream (config, "b");
+  g_assert_true (u->tls);
+  g_assert_cmpuint (g_strv_length (u->tls_spiffe_ids), ==, 2);
+  g_assert_cmpstr (u->tls_spiffe_ids[0], ==, "spiffe://cluster.local/ns/default/sa/b");
+  g_assert_cmpstr (u->tls_spiffe_ids[1], ==, "spiffe://cluster.local/ns/x/sa/b2");
+  g_assert_cmpstr (u->tls_sni, ==, "b.default.svc");
+
+  /* no spiffe_ids: any ID of the trust domain; no sni: none */
+  c = weft_config_find_upstream (config, "c");
+  g_assert_true (c->tls);
+  g_assert_null (c->tls_spiffe_ids);
+  g_assert_null (c->tls_sni);
+  /* the pool keeps different TLS settings apart, and the same together */
+  g_assert_cmpuint (c->tls_tag, !=, u->tls_tag);
+  g_assert_cmpuint (c->tls_tag, !=, weft_config_find_upstream (config, "c-sni")->tls_tag);
+  g_assert_cmpuint (c->tls_tag, ==, weft_config_find_upstream (config, "c-again")->tls_tag);
+
+  for (guint i = 0; i < 2; i++)
+    {
+      u = weft_config_find_upstream (config, i == 0 ? "off" : "plain");
+      g_assert_false (u->tls);
+      g_assert_null (u->tls_spiffe_ids);
+      g_assert_null (u->tls_sni);
+    }
+}
+
+/* no tls: at all is fine while nothing asks for mTLS */
+static void
+test_config_tls_absent (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftConfig) config = weft_test_load_fixture ("minimal.yaml", &error);
+
+  g_assert_no_error (error);
+  g_assert_null (config->tls);
+  for (guint i = 0; i < config->listeners->len; i++)
+    g_assert_cmpint (((WeftListenerConfig *) g_ptr_array_index (config->listeners, i))->tls_mode,
+                     ==, WEFT_TLS_MODE_DISABLE);
+}
+
+static void
+test_config_tls_without_section (void)
+{
+  g_autofree char *message = weft_test_config_error (
+    "listeners:\n"
+    "  - name: inbound\n"
+    "    address: 127.0.0.1:15006\n"
+    "    tls: {mode: STRICT}\n"
+    "  - name: both\n"
+    "    address: 127.0.0.1:15007\n"
+    "    tls:\n"
+    "      mode: PERMISSIVE\n"
+    "  - name: off\n"
+    "    address: 127.0.0.1:15008\n"
+    "    tls: {mode: DISABLE}\n"
+    "upstreams:\n"
+    "  - name: b\n"
+    "    endpoints: [127.0.0.1:15106]\n"
+    "    tls: {mode: ISTIO_MUTUAL}\n");
+
+  /* each at the mode that asks; DISABLE asks nothing */
+  g_assert_cmpstr (message, ==,
+    "test.yaml:15:17: upstream 'b' asks for mTLS, but there is no top-level 'tls:' with cert, "
+    "key and bundle\n"
+    "test.yaml:4:17: listener 'inbound' asks for mTLS, but there is no top-level 'tls:' with "
+    "cert, key and bundle\n"
+    "test.yaml:8:13: listener 'both' asks for mTLS, but there is no top-level 'tls:' with cert, "
+    "key and bundle");
+}
+
+static void
+test_config_tls_bad_mode (void)
+{
+  g_autofree char *yaml = g_strconcat (
+    weft_test_tls_yaml,
+    "listeners:\n"
+    "  - {name: a, address: 127.0.0.1:15006, tls: {mode: strict}}\n"
+    "  - {name: b, address: 127.0.0.1:15007, tls: {mode: ISTIO_MUTUAL}}\n"
+    "  - {name: c, address: 127.0.0.1:15008, tls: {mode: [STRICT]}}\n"
+    "  - {name: d, address: 127.0.0.1:15009, tls: STRICT}\n"
+    "upstreams:\n"
+    "  - name: u\n"
+    "    endpoints: [127.0.0.1:15106]\n"
+    "    tls: {mode: STRICT}\n", NULL);
+  g_autofree char *message = weft_test_config_error (yaml);
+
+  /* modes are case-sensitive, and a listener's are not an upstream's */
+  g_assert_cmpstr (message, ==,
+    "test.yaml:14:17: invalid tls mode 'STRICT' (expected ISTIO_MUTUAL or DISABLE)\n"
+    "test.yaml:7:53: invalid tls mode 'strict' (expected STRICT, PERMISSIVE or DISABLE)\n"
+    "test.yaml:8:53: invalid tls mode 'ISTIO_MUTUAL' (expected STRICT, PERMISSIVE or DISABLE)\n"
+    "test.yaml:9:53: expected a string, got a sequence\n"
+    "test.yaml:10:46: expected a mapping, got a scalar");
+}
+
+static void
+test_config_tls_bad_upstream (void)
+{
+  g_autofree char *yaml = g_strconcat (
+    weft_test_tls_yaml,
+    "upstreams:\n"
+    "  - name: a\n"
+    "    endpoints: [127.0.0.1:15106]\n"
+    "    tls:\n"
+    "      mode: ISTIO_MUTUAL\n"
+    "      spiffe_ids: [spiffe://cluster.local/ns/default/sa/ok, spiffe://cluster.local/sa/b, \"https://b\", [x]]\n"
+    "      sni: \"not a host\"\n"
+    "  - name: b\n"
+    "    endpoints: [127.0.0.1:15106]\n"
+    "    tls: {mode: ISTIO_MUTUAL, spiffe_ids: spiffe://cluster.local/ns/default/sa/b}\n"
+    "  - name: c\n"
+    "    endpoints: [127.0.0.1:15106]\n"
+    "    tls: {mode: ISTIO_MUTUAL, spiffe_id: spiffe://cluster.local/ns/default/sa/c}\n", NULL);
+  g_autofree char *message = weft_test_config_error (yaml);
+
+  g_assert_cmpstr (message, ==,
+    "test.yaml:11:61: 'spiffe://cluster.local/sa/b' is not a SPIFFE ID of the form "
+    "spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>\n"
+    "test.yaml:11:90: 'https://b' is not a SPIFFE ID of the form "
+    "spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>\n"
+    "test.yaml:11:103: expected a string, got a sequence\n"
+    "test.yaml:12:12: tls.sni 'not a host' is not a DNS name\n"
+    "test.yaml:15:43: expected a sequence, got a scalar\n"
+    "test.yaml:18:31: unknown key 'spiffe_id' (did you mean 'spiffe_ids'?)");
+}
+
+static void
+test_config_tls_bad_section (void)
+{
+  g_autofree char *message = weft_test_config_error (
+    "tls:\n"
+    "  cert: /etc/weft/tls/cert.pem\n"
+    "  keyy: /etc/weft/tls/key.pem\n"
+    "  bundle: \"\"\n"
+    "  expiry_warning: soon\n"
+    "listeners:\n"
+    "  - {name: a, address: 127.0.0.1:15006, tls: {mode: STRICT, spiffe_ids: []}}\n");
+
+  /* spiffe_ids is an upstream's: a listener checks peers by the bundle */
+  g_assert_cmpstr (message, ==,
+    "test.yaml:3:3: unknown key 'keyy' (did you mean 'key'?)\n"
+    "test.yaml:2:3: tls is missing 'key'\n"
+    "test.yaml:4:11: tls.bundle is empty\n"
+    "test.yaml:5:19: invalid duration 'soon' (expected e.g. 250ms, 5s, 1.5s, 2m or 1h)\n"
+    "test.yaml:7:61: unknown key 'spiffe_ids'");
+}
+
+static void
+test_config_tls_twice (void)
+{
+  g_autofree char *yaml = g_strconcat (weft_test_tls_yaml, "---\n", weft_test_tls_yaml, NULL);
+  g_autofree char *message = weft_test_config_error (yaml);
+
+  g_assert_cmpstr (message, ==, "test.yaml:7:1: 'tls' is defined twice (first at test.yaml:1:1)");
+}
+
+/* relative PEM paths resolve against the directory of the file that
+ * names them, not the working directory: a kubelet volume's own
+ * directory, where the certificates sit beside the config */
+static void
+test_config_tls_relative (void)
+{
+  const char *const files[] = {
+    "weft.yaml",
+    "tls:\n  cert: certs/cert.pem\n  key: key.pem\n  bundle: /etc/weft/tls/ca.pem\n"
+    "listeners:\n  - {name: in, address: 127.0.0.1:15006, tls: {mode: STRICT}}\n",
+    NULL
+  };
+  g_autofree char *root = weft_test_configmap_dir (files);
+  g_autofree char *file = g_build_filename (root, "weft.yaml", NULL);
+  const char *loads[] = { root, file };
+
+  for (guint i = 0; i < G_N_ELEMENTS (loads); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(WeftConfig) config = weft_config_load (loads[i], &error);
+      g_autofree char *cert = g_build_filename (root, "certs", "cert.pem", NULL);
+      g_autofree char *key = g_build_filename (root, "key.pem", NULL);
+
+      g_assert_no_error (error);
+      g_assert_cmpstr (config->tls->cert, ==, cert);
+      g_assert_cmpstr (config->tls->key, ==, key);
+      g_assert_cmpstr (config->tls->bundle, ==, "/etc/weft/tls/ca.pem");
+      g_assert_true (g_path_is_absolute (config->tls->cert));
+    }
+  weft_test_rm_rf (root);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1034,6 +1286,14 @@ main (int argc, char **argv)
   g_test_add_func ("/config/split-host-port", test_config_split_host_port);
   g_test_add_func ("/config/upstream-policy", test_config_upstream_policy);
   g_test_add_func ("/config/upstream-policy-errors", test_config_upstream_policy_errors);
+  g_test_add_func ("/config/tls", test_config_tls);
+  g_test_add_func ("/config/tls-absent", test_config_tls_absent);
+  g_test_add_func ("/config/tls-without-section", test_config_tls_without_section);
+  g_test_add_func ("/config/tls-bad-mode", test_config_tls_bad_mode);
+  g_test_add_func ("/config/tls-bad-upstream", test_config_tls_bad_upstream);
+  g_test_add_func ("/config/tls-bad-section", test_config_tls_bad_section);
+  g_test_add_func ("/config/tls-twice", test_config_tls_twice);
+  g_test_add_func ("/config/tls-relative", test_config_tls_relative);
 
   return g_test_run ();
 }
