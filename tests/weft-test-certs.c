@@ -5,7 +5,8 @@
 #include <gnutls/x509.h>
 #include <string.h>
 
-static char *weft_test_certs_tmpdir;
+static char    *weft_test_certs_tmpdir;
+static gboolean weft_test_certs_owned;
 
 void
 weft_test_certs_init (const char *name)
@@ -15,14 +16,23 @@ weft_test_certs_init (const char *name)
 
   if (g_getenv ("WEFTCTL") == NULL)
     g_error ("WEFTCTL is not set; run through meson test");
+  /* a g_test_trap_subprocess() child uses its parent's certificates */
+  if (g_test_subprocess () && g_getenv ("WEFT_TEST_CERTS_DIR") != NULL)
+    {
+      weft_test_certs_tmpdir = g_strdup (g_getenv ("WEFT_TEST_CERTS_DIR"));
+      return;
+    }
   weft_test_certs_tmpdir = g_dir_make_tmp (template, &error);
   g_assert_no_error (error);
+  weft_test_certs_owned = TRUE;
+  g_setenv ("WEFT_TEST_CERTS_DIR", weft_test_certs_tmpdir, TRUE);
 }
 
 void
 weft_test_certs_cleanup (void)
 {
-  weft_test_remove_tree (weft_test_certs_tmpdir);
+  if (weft_test_certs_owned)
+    weft_test_remove_tree (weft_test_certs_tmpdir);
   g_clear_pointer (&weft_test_certs_tmpdir, g_free);
 }
 

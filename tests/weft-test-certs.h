@@ -14,9 +14,10 @@ G_BEGIN_DECLS
 
 #define WEFT_TEST_DAY (24 * 60 * 60)
 
-/* makes the temporary directory; call after g_test_init */
+/* makes the temporary directory; call after g_test_init. In a
+ * g_test_trap_subprocess() child: the parent's (WEFT_TEST_CERTS_DIR) */
 void   weft_test_certs_init     (const char *name);
-/* removes it and everything in it */
+/* removes it and everything in it (the process that made it) */
 void   weft_test_certs_cleanup  (void);
 /* <tmpdir>/<dir>/<file>; @file may be NULL for the directory itself */
 char  *weft_test_certs_path     (const char *dir, const char *file);
