@@ -515,11 +515,11 @@ def test_session_resumption():
 # ---------------------------------------------------------------- config errors
 
 def weft_check(text):
-    d = tempfile.mkdtemp(prefix="weft-mtls-check-")
-    with open(os.path.join(d, "weft.yaml"), "w") as fh:
-        fh.write(text)
-    p = subprocess.run([WEFT, "--check", "--config", d], capture_output=True, text=True,
-                       timeout=30)
+    with tempfile.TemporaryDirectory(prefix="weft-mtls-check-") as d:
+        with open(os.path.join(d, "weft.yaml"), "w") as fh:
+            fh.write(text)
+        p = subprocess.run([WEFT, "--check", "--config", d], capture_output=True, text=True,
+                           timeout=30)
     return p.returncode, p.stdout + p.stderr
 
 
@@ -615,6 +615,7 @@ upstreams:
             w.proc.kill()
             w.proc.wait()
         backend.stop()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- the end

@@ -7,6 +7,7 @@ AtomicWriter does it. Not one request may fail, every established
 connection carries on, and new handshakes get the new certificate."""
 
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -148,6 +149,7 @@ def test_rotation_under_load():
             w.proc.kill()
             w.proc.wait()
         backend.stop()
+        shutil.rmtree(vol, ignore_errors=True)
 
 
 def test_second_rotation_and_bundle():
@@ -179,6 +181,7 @@ def test_second_rotation_and_bundle():
             w.proc.kill()
             w.proc.wait()
         backend.stop()
+        shutil.rmtree(vol, ignore_errors=True)
 
 
 def main():
