@@ -234,7 +234,7 @@ def main():
             start()
         except SkipTest as e:
             why, stand_in = str(e), skipped
-        except AssertionError as e:
+        except (AssertionError, OSError) as e:
             why, stand_in = f"the sidecars did not start: {e}", failed
         for t in TESTS:
             tap.run(stand_in(t, why) if stand_in else t)
