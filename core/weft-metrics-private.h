@@ -19,6 +19,9 @@ WeftMetric *weft_metrics_register (WeftMetricType type, const char *name, const 
                                    const double *buckets, guint n_buckets);
 /* replaces the main thread's slot (gauges the main thread owns) */
 void        weft_metric_series_set (WeftMetricSeries *series, gint64 value);
+/* leaves a gauge series out of /metrics until it is set again (its
+ * subject went away: an old certificate's SPIFFE ID) */
+void        weft_metric_series_hide (WeftMetricSeries *series);
 /* the sum over all slots of a counter or gauge */
 gint64      weft_metric_series_get (WeftMetricSeries *series);
 /* Prometheus text format 0.0.4 */

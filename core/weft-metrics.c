@@ -22,6 +22,7 @@ struct _WeftMetricSeries {
    * counts, the +Inf count, then the sum as a double's bits */
   gint64     *values;
   guint       stride;
+  gint        hidden;      /* not rendered until set again (a gauge whose subject went away) */
 };
 
 static GMutex      weft_metrics_lock;
@@ -214,6 +215,14 @@ weft_metric_series_set (WeftMetricSeries *series, gint64 value)
   if (series == NULL)
     return;
   __atomic_store_n (&series->values[0], value, __ATOMIC_RELAXED);
+  g_atomic_int_set (&series->hidden, 0);
+}
+
+void
+weft_metric_series_hide (WeftMetricSeries *series)
+{
+  if (series != NULL)
+    g_atomic_int_set (&series->hidden, 1);
 }
 
 void
@@ -349,6 +358,8 @@ weft_metrics_render (GString *out)
       for (guint j = 0; j < metric->series->len; j++)
         {
           WeftMetricSeries *series = metric->series->pdata[j];
+          if (g_atomic_int_get (&series->hidden))
+            continue;
           if (metric->type == WEFT_METRIC_HISTOGRAM)
             {
               weft_metrics_render_histogram (out, series);

@@ -170,6 +170,9 @@ weft_tls_watch_update (WeftTlsWatch *w, const WeftTlsConfig *config, WeftTlsCred
   g_clear_pointer (&w->creds, weft_tls_credentials_unref);
   g_clear_pointer (&w->asked, g_free);
   w->warning_ms = config != NULL ? config->expiry_warning_ms : 0;
+  /* the old identity's gauge goes; the new one's is set below */
+  weft_metric_series_hide (w->series);
+  w->series = NULL;
   if (creds == NULL)
     return;
   w->creds = weft_tls_credentials_ref (creds);
