@@ -1052,6 +1052,7 @@ weft_config_tls_path (WeftConfigLoader *l, const WeftNode *map, const char *key)
 {
   const char *path = weft_config_require_string (l, map, "tls", key);
   g_autofree char *dir = NULL;
+  g_autofree char *base = NULL;
 
   if (path == NULL)
     return NULL;
@@ -1060,10 +1061,10 @@ weft_config_tls_path (WeftConfigLoader *l, const WeftNode *map, const char *key)
       weft_config_problem (l, weft_node_lookup (map, key), _("tls.%s is empty"), key);
       return NULL;
     }
-  if (g_path_is_absolute (path))
-    return g_strdup (path);
+  /* absolute, so logs and the watch name the file whatever the cwd */
   dir = g_path_get_dirname (weft_node_get_file (map));
-  return g_build_filename (dir, path, NULL);
+  base = g_canonicalize_filename (dir, NULL);
+  return g_canonicalize_filename (path, base);
 }
 
 static void
