@@ -1867,6 +1867,12 @@ weft_conn_tls_refuse (WeftConn *c, WeftTlsFailure failure)
 {
   const char *detail = c->tls != NULL ? weft_tls_session_get_detail (c->tls) : "";
 
+  /* GnuTLS says "unsupported version" of any bad record; only a real
+   * ClientHello below TLS 1.2 is an old client */
+  if (failure == WEFT_TLS_FAIL_PROTOCOL_VERSION &&
+      (c->tls_hello_version == 0 || c->tls_hello_version >= 0x0303))
+    failure = WEFT_TLS_FAIL_HANDSHAKE_ERROR;
+
   weft_worker_listener_count_tls (c->wl, WEFT_TLS_ROLE_SERVER, FALSE, failure);
   weft_conn_log_tls_refusal (c->peer_ip, weft_conn_peer_port (c), c->wl->name, failure, detail);
   weft_conn_close (c);
@@ -1877,8 +1883,9 @@ static gboolean
 weft_conn_tls_peek (WeftConn *c)
 {
   WeftGeneration *gen = c->worker->gen;
-  guint8 first = 0;
-  gssize n = recv (c->h.fd, &first, 1, MSG_PEEK);
+  guint8 hello[11] = { 0 };
+  gssize n = recv (c->h.fd, hello, sizeof hello, MSG_PEEK);
+  guint8 first = hello[0];
 
   if (n < 0 && (errno == EAGAIN || errno == EINTR))
     {
@@ -1907,6 +1914,10 @@ weft_conn_tls_peek (WeftConn *c)
       return FALSE;
     }
   c->tls_state = WEFT_CONN_TLS_HANDSHAKE;
+  /* a ClientHello's own version (after the record and handshake headers),
+   * to tell an old client from bytes that only start like TLS */
+  if (n == sizeof hello && hello[5] == 0x01)
+    c->tls_hello_version = (guint16) (hello[9] << 8 | hello[10]);
   /* a slow handshake is a slowloris too */
   weft_conn_set_deadline (c, WEFT_DEADLINE_HEADER, weft_conn_timeouts (c)->request_header_ms);
   return TRUE;
