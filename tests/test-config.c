@@ -1218,6 +1218,23 @@ test_config_tls_twice (void)
 /* relative PEM paths resolve against the directory of the file that
  * names them, not the working directory: a kubelet volume's own
  * directory, where the certificates sit beside the config */
+/* a config named by a relative path still gives absolute file names */
+static void
+test_config_tls_relative_to_cwd (const char *root)
+{
+  g_autofree char *cwd = g_get_current_dir ();
+  g_autofree char *cert = g_build_filename (root, "certs", "cert.pem", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftConfig) config = NULL;
+
+  g_assert_cmpint (g_chdir (root), ==, 0);
+  config = weft_config_load ("weft.yaml", &error);
+  g_assert_cmpint (g_chdir (cwd), ==, 0);
+  g_assert_no_error (error);
+  g_assert_cmpstr (config->tls->cert, ==, cert);
+  g_assert_true (g_path_is_absolute (config->tls->key));
+}
+
 static void
 test_config_tls_relative (void)
 {
@@ -1244,6 +1261,7 @@ test_config_tls_relative (void)
       g_assert_cmpstr (config->tls->bundle, ==, "/etc/weft/tls/ca.pem");
       g_assert_true (g_path_is_absolute (config->tls->cert));
     }
+  test_config_tls_relative_to_cwd (root);
   weft_test_rm_rf (root);
 }
 

@@ -282,6 +282,18 @@ expiry_gauge (const char *spiffe_id)
   return g_ascii_strtoll (at + strlen (prefix), NULL, 10);
 }
 
+/* whether /metrics has a gauge series for @spiffe_id at all */
+static gboolean
+expiry_gauge_shown (const char *spiffe_id)
+{
+  g_autoptr(GString) out = g_string_new (NULL);
+  g_autofree char *prefix = g_strdup_printf ("weft_tls_certificate_expiry_seconds{spiffe_id=\"%s\"} ",
+                                             spiffe_id);
+
+  weft_metrics_render (out);
+  return strstr (out->str, prefix) != NULL;
+}
+
 static void
 test_expiry_gauge (void)
 {
@@ -314,6 +326,12 @@ test_expiry_gauge (void)
   weft_tls_watch_refresh (watch);
   left = expiry_gauge (weft_tls_credentials_get_spiffe_id (expired));
   g_assert_cmpint (left, <, -WEFT_TEST_DAY + 600);
+  /* the rotated-away identity is no longer reported, frozen or not */
+  g_assert_false (expiry_gauge_shown (CLIENT_ID));
+  /* nor is any once tls: is gone */
+  weft_tls_watch_update (watch, NULL, NULL);
+  weft_tls_watch_refresh (watch);
+  g_assert_false (expiry_gauge_shown (weft_tls_credentials_get_spiffe_id (expired)));
   g_clear_pointer (&watch, weft_tls_watch_free);
   volume_close (&v);
 }
