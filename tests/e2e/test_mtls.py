@@ -271,6 +271,22 @@ def test_refuse_tls11():
     refusal(lambda port, src: tls_attempt(port, ctx, src=src), "protocol_version", "127.0.0.18")
 
 
+def test_refused_client_gets_the_alert():
+    """a refused client learns why from a TLS alert, also when (as TLS 1.3
+    lets it, and as curl does) it had sent its request before the server
+    judged its certificate: closing over unread bytes would send a TCP
+    reset that destroys the alert in flight"""
+    port = B.port["inbound"]
+    for leaf, alert in (("wrong-ca", "ALERT_BAD_CERTIFICATE"),
+                        (None, "ALERT_CERTIFICATE_REQUIRED")):
+        got = [tls_attempt(port, client_context(CERTS, leaf), src="127.0.0.21")
+               for _ in range(5)]
+        check(all(a.outcome == "refused" for a in got), got)
+        missed = [a for a in got if alert not in a.detail]
+        check(not missed, f"{len(missed)} of 5 refused clients ({leaf}) saw no {alert}: "
+                          f"{missed[0].detail if missed else ''}")
+
+
 def closed_at_header_timeout(data, src):
     """sends @data (maybe nothing) to the STRICT port and waits: weft must
     close at timeouts.request_header, count reason timeout once, log it,
@@ -652,6 +668,7 @@ TESTS = (test_strict_good_client_gets_200,
          test_refuse_no_client_certificate,
          test_refuse_plaintext_on_strict,
          test_refuse_tls11,
+         test_refused_client_gets_the_alert,
          test_stalled_client_hello_closed_at_header_timeout,
          test_silent_client_closed_at_header_timeout,
          test_permissive_takes_plaintext_and_mtls,
