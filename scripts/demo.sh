@@ -234,6 +234,15 @@ metrics() {   # metrics ADMIN: the request and connection counters that are not 
 generation() {
   curl -s "http://$1/config" | python3 -c 'import json,sys; print(json.load(sys.stdin)["generation"])'
 }
+generation_after() {   # generation_after ADMIN BEFORE: the generation once above BEFORE (5 s at most)
+  local gen=$2
+  for _ in $(seq 50); do
+    sleep 0.1
+    gen=$(generation "$1")
+    [ "$gen" -gt "$2" ] && break
+  done
+  echo "$gen"
+}
 
 step "What each sidecar counted (/metrics, non-zero lines)"
 echo "  sidecar A (frontend), admin 127.0.0.1:15000:"
@@ -348,12 +357,7 @@ mkdir -p "$TLS/renewed"
   --ca-key "$TLS/ca-key.pem" --out-dir "$TLS/renewed" --days 2 >/dev/null
 mv "$TLS/renewed/backend-key.pem" "$TLS/backend-key.pem"
 mv "$TLS/renewed/backend.pem" "$TLS/backend.pem"
-gen_after=$gen_before
-for _ in $(seq 50); do
-  sleep 0.1
-  gen_after=$(generation 127.0.0.1:15100)
-  [ "$gen_after" -gt "$gen_before" ] && break
-done
+gen_after=$(generation_after 127.0.0.1:15100 "$gen_before")
 echo "  renewed B's certificate (serial $old_serial -> $(serial "$TLS/backend.pem")): generation $gen_before -> $gen_after"
 [ "$gen_after" -gt "$gen_before" ] || mtls_ok=1
 # sidecar A's pooled connection keeps the old session; a new one sees the new certificate
@@ -424,12 +428,7 @@ EOF
 mv "$RUN/weft.yaml.new" "$RUN/sidecar-backend/weft.yaml"
 echo "  wrote $RUN/sidecar-backend/weft.yaml (new listeners 'inbound-alt' on 127.0.0.1:15107 and"
 echo "  'inbound-policy' on 127.0.0.1:15108, timeouts.request 5s)"
-gen_after=$gen_before
-for _ in $(seq 50); do
-  sleep 0.1
-  gen_after=$(generation 127.0.0.1:15100)
-  [ "$gen_after" -gt "$gen_before" ] && break
-done
+gen_after=$(generation_after 127.0.0.1:15100 "$gen_before")
 reload_ok=0
 if [ "$gen_after" -gt "$gen_before" ]; then
   pid_b=$(awk '$2 == "sidecar-b" {print $1}' "$RUN/pids")
