@@ -360,10 +360,11 @@ def start_a():
     if A is not None:
         return A
     s = Sidecar()
-    s.port = {n: free_port() for n in ("out", "out-any", "out-wrong")}
+    s.port = {n: free_port() for n in ("out", "out-any", "out-wrong", "out-pp", "out-pt")}
     cert, key = CERTS.leaf("a")
     b_addr = f"127.0.0.1:{B.port['inbound']}"
     s.b_addr = b_addr
+    perm_addr = f"127.0.0.1:{B.port['permissive']}"
     admin = free_port()
     s.w = MtlsWeft(f"""\
 node: {{workload: a-v1, namespace: default, service: a, labels: {{app: a}}}}
@@ -388,6 +389,14 @@ listeners:
     direction: outbound
     upstream: b-wrong
     plugins: [accesslog]
+  - name: out-pp
+    address: 127.0.0.1:{s.port['out-pp']}
+    direction: outbound
+    upstream: b-perm-plain
+  - name: out-pt
+    address: 127.0.0.1:{s.port['out-pt']}
+    direction: outbound
+    upstream: b-perm-tls
 upstreams:
   - name: b
     endpoints: [{b_addr}]
@@ -402,6 +411,11 @@ upstreams:
     tls:
       mode: ISTIO_MUTUAL
       spiffe_ids: [{spiffe('zz')}]
+  - name: b-perm-plain
+    endpoints: [{perm_addr}]
+  - name: b-perm-tls
+    endpoints: [{perm_addr}]
+    tls: {{mode: ISTIO_MUTUAL}}
 accesslog:
   path: "-"
 """)
@@ -465,6 +479,25 @@ def test_outbound_resumption_keeps_identity():
                  what="A's idle connection to B closed")
     check(total(a.w, "weft_tls_handshakes_total", role="client", resumed="true") >= resumed + 1,
           f"A resumed: {series(a.w, 'weft_tls_handshakes_total')}")
+
+
+def test_outbound_plain_and_mtls_to_one_address_never_mix():
+    """two upstreams on B's PERMISSIVE port, one plain and one
+    ISTIO_MUTUAL: each request arrives the way its upstream says, however
+    the pooled connections interleave"""
+    a = start_a()
+    for i in range(3):
+        for kind in ("pp", "pt"):
+            path = f"/t/mix-{kind}-{i}"
+            st, h, _ = request(a.port[f"out-{kind}"], path=path, headers={"Host": "b"})
+            check(st == 200, f"{path}: {st} {h}")
+    for i in range(3):
+        plain = access_line(B.w, f"/t/mix-pp-{i}")
+        tls = access_line(B.w, f"/t/mix-pt-{i}")
+        check(plain["listener"] == "permissive" and plain["peer_principal"] is None,
+              f"the plain upstream's request {i} arrived as {plain}")
+        check(tls["listener"] == "permissive" and tls["peer_principal"] == spiffe("a"),
+              f"the mTLS upstream's request {i} arrived as {tls}")
 
 
 # ---------------------------------------------------------------- certificates
@@ -676,6 +709,7 @@ TESTS = (test_strict_good_client_gets_200,
          test_outbound_istio_mutual,
          test_outbound_wrong_spiffe_id_is_502,
          test_outbound_resumption_keeps_identity,
+         test_outbound_plain_and_mtls_to_one_address_never_mix,
          test_expiry_warning_and_gauge,
          test_session_resumption,
          test_check_tls_without_credentials,
