@@ -1875,7 +1875,13 @@ weft_conn_tls_refuse (WeftConn *c, WeftTlsFailure failure)
 
   weft_worker_listener_count_tls (c->wl, WEFT_TLS_ROLE_SERVER, FALSE, failure);
   weft_conn_log_tls_refusal (c->peer_ip, weft_conn_peer_port (c), c->wl->name, failure, detail);
-  weft_conn_close (c);
+  /* the alert is out; the session is not needed for what follows */
+  g_clear_pointer (&c->tls, weft_tls_session_free);
+  c->tls_state = WEFT_CONN_TLS_NONE;
+  /* a TLS 1.3 client may have sent its request already: closing over
+   * those unread bytes would reset the connection and destroy the alert
+   * in flight, so shut down writing and drain them first (bounded) */
+  weft_conn_linger (c);
 }
 
 /* the first byte decides: a TLS handshake record, or plaintext HTTP */
