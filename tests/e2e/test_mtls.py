@@ -271,6 +271,15 @@ def test_refuse_tls11():
     refusal(lambda port, src: tls_attempt(port, ctx, src=src), "protocol_version", "127.0.0.18")
 
 
+def test_tls_looking_garbage_is_not_an_old_client():
+    """bytes that only start like a TLS record: GnuTLS calls any bad record
+    'unsupported version', but only a real ClientHello below TLS 1.2 is
+    protocol_version"""
+    refusal(lambda port, src: plain_attempt(port, data=b"\x16garbage, and more garbage than a "
+                                                     b"record header", src=src),
+            "handshake_error", "127.0.0.22")
+
+
 def test_refused_client_gets_the_alert():
     """a refused client learns why from a TLS alert, also when (as TLS 1.3
     lets it, and as curl does) it had sent its request before the server
@@ -701,6 +710,7 @@ TESTS = (test_strict_good_client_gets_200,
          test_refuse_no_client_certificate,
          test_refuse_plaintext_on_strict,
          test_refuse_tls11,
+         test_tls_looking_garbage_is_not_an_old_client,
          test_refused_client_gets_the_alert,
          test_stalled_client_hello_closed_at_header_timeout,
          test_silent_client_closed_at_header_timeout,
