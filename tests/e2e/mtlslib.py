@@ -434,23 +434,8 @@ class NsWeft(MtlsWeft):
         return self
 
     def admin(self, path):
+        """the admin listener lives inside the namespace"""
         return in_netns(self.ns, admin_get, self.admin_port, path)
-
-    def wait_ready(self, timeout=10):
-        if self.admin_port is None:
-            self.find_admin()
-
-        def ready():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"weft exited with {self.proc.returncode}:\n{self.logs()}")
-            try:
-                return self.admin("/ready")[0] == 200
-            except OSError:
-                return False
-        wait_for(ready, timeout, what=f"weft /ready in {self.ns}")
-
-    def config(self):
-        return json.loads(self.admin("/config")[2])
 
     def metrics_text(self):
         return self.admin("/metrics")[2].decode()

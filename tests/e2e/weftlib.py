@@ -323,10 +323,14 @@ class Weft:
             if self.proc.poll() is not None:
                 raise AssertionError(f"weft exited with {self.proc.returncode}:\n{self.logs()}")
             try:
-                return admin_get(self.admin_port, "/ready")[0] == 200
+                return self.admin("/ready")[0] == 200
             except OSError:
                 return False
         wait_for(ready, timeout, what="weft /ready")
+
+    def admin(self, path):
+        """GET @path on the admin listener: (status, headers, body)"""
+        return admin_get(self.admin_port, path)
 
     def logs(self):
         try:
@@ -335,7 +339,7 @@ class Weft:
             return ""
 
     def config(self):
-        return json.loads(admin_get(self.admin_port, "/config")[2])
+        return json.loads(self.admin("/config")[2])
 
     def generation(self):
         return self.config()["generation"]
@@ -351,7 +355,7 @@ class Weft:
         wait_for(lambda: self.generation() > gen, timeout, what="reload")
 
     def metrics(self):
-        return parse_metrics(admin_get(self.admin_port, "/metrics")[2].decode())
+        return parse_metrics(self.admin("/metrics")[2].decode())
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
         if self.proc is None or self.proc.poll() is not None:
