@@ -118,6 +118,7 @@ struct _WeftConn {
   guint32             tls_want;     /* EPOLLIN or EPOLLOUT while handshaking */
   guint16             tls_hello_version; /* the ClientHello's version, 0 = not seen */
   gboolean            opened;       /* plugins were told it opened */
+  char               *up_identity;  /* SPIFFE ID of the last mTLS upstream that answered */
 };
 
 /* a connection accepted on @wl; the worker owns it */

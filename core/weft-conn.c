@@ -271,6 +271,7 @@ weft_conn_free (WeftConn *c)
   weft_buf_pool_put (c->worker->bufs, c->out);
   weft_buf_pool_put (c->worker->bufs, c->up_out);
   weft_buf_pool_put (c->worker->bufs, c->replay);
+  g_free (c->up_identity);
   g_free (c);
 }
 
@@ -1483,6 +1484,24 @@ weft_conn_interim (WeftConn *c, WeftHttpHead *head)
   weft_buf_consume (c->up->in, head->head_len);
 }
 
+/* who answered, for the request's plugins; copied only when it changes,
+ * so keep-alive traffic to one upstream allocates nothing */
+static void
+weft_conn_note_up_identity (WeftConn *c)
+{
+  const char *id = c->up != NULL && c->up->tls != NULL ? weft_tls_session_get_peer_id (c->up->tls)
+                                                      : NULL;
+
+  if (id == NULL)
+    return;
+  if (g_strcmp0 (id, c->up_identity) != 0)
+    {
+      g_free (c->up_identity);
+      c->up_identity = g_strdup (id);
+    }
+  c->req.upstream_identity = c->up_identity;
+}
+
 static gboolean
 weft_conn_response_head (WeftConn *c)
 {
@@ -1523,6 +1542,7 @@ weft_conn_response_head (WeftConn *c)
       weft_conn_retry_policy (c, WEFT_OUTCOME_RESPONSE, head->status))
     return TRUE;
   c->resp_head_done = TRUE;
+  weft_conn_note_up_identity (c);
   if (c->tries > 1 && head->status >= 500)
     c->req.resp_flags |= WEFT_RESPONSE_FLAG_RETRY_LIMIT_EXCEEDED;
   weft_conn_set_deadline (c, WEFT_DEADLINE_NONE, 0);

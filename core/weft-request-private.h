@@ -90,6 +90,7 @@ struct _WeftRequest {
   guint64         bytes_received;
   guint64         bytes_sent;
   const char     *upstream_addr;  /* the conn's up_addr once a try picked one */
+  const char     *upstream_identity; /* the conn's up_identity once an mTLS upstream answered */
   const char     *trace_id;
 
   /* a hook is waiting (weft_request_suspend) */

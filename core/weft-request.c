@@ -620,6 +620,12 @@ weft_request_get_peer_identity (WeftRequest *req)
 }
 
 const char *
+weft_request_get_upstream_identity (WeftRequest *req)
+{
+  return req->upstream_identity;
+}
+
+const char *
 weft_request_get_listener_name (WeftRequest *req)
 {
   return req->listener->config->name;

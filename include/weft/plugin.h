@@ -224,6 +224,9 @@ const struct sockaddr *weft_request_get_peer_address (WeftRequest *req, socklen_
 const char     *weft_request_get_peer_ip       (WeftRequest *req);
 /* the verified peer identity (a SPIFFE ID) or NULL when the peer is not authenticated */
 const char     *weft_request_get_peer_identity (WeftRequest *req);
+/* the verified SPIFFE ID of the upstream that answered over mTLS (an
+ * ISTIO_MUTUAL upstream), or NULL; set once its response head arrived */
+const char     *weft_request_get_upstream_identity (WeftRequest *req);
 const char     *weft_request_get_listener_name (WeftRequest *req);
 WeftDirection   weft_request_get_direction     (WeftRequest *req);
 /* the x-request-id of the request (generated when the client sent none) */

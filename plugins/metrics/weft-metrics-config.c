@@ -287,7 +287,8 @@ weft_istio_labels_fill (const WeftMetricsInstance *inst, const WeftIstioFacts *f
                    &v[WEFT_IL_DESTINATION_CANONICAL_REVISION],
                    &v[WEFT_IL_DESTINATION_WORKLOAD_NAMESPACE], &v[WEFT_IL_DESTINATION_APP],
                    &v[WEFT_IL_DESTINATION_VERSION], &v[WEFT_IL_DESTINATION_CLUSTER]);
-  /* principals are known only from mTLS: the peer's on inbound */
+  /* principals are known only from mTLS: the caller's inbound, the
+   * server's outbound (Istio's source reporter leaves the policy unknown) */
   v[WEFT_IL_SOURCE_PRINCIPAL] = inbound ? weft_or_unknown (f->peer_principal) : "unknown";
   v[WEFT_IL_DESTINATION_PRINCIPAL] = inbound || f->peer_principal == NULL ? "unknown"
                                                                           : f->peer_principal;

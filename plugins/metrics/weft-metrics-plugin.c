@@ -242,8 +242,10 @@ weft_metrics_facts (WeftRequest *req, WeftMetricsInstance *inst, WeftIstioFacts 
   if (r == NULL && inst->direction == WEFT_DIRECTION_INBOUND && inst->config->exchange)
     *peer_raw = weft_request_get_header (req, WEFT_PEER_HEADER);
   memset (f, 0, sizeof *f);
+  /* the mTLS peer: the caller inbound, the server that answered outbound */
   f->peer_principal = inst->direction == WEFT_DIRECTION_INBOUND ?
-                      weft_request_get_peer_identity (req) : NULL;
+                      weft_request_get_peer_identity (req) :
+                      weft_request_get_upstream_identity (req);
   f->upstream = up != NULL ? weft_upstream_get_name (up) : NULL;
   f->status = weft_request_get_status (req);
   f->flags = weft_request_get_response_flags (req);

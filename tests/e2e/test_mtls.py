@@ -449,6 +449,11 @@ def test_outbound_istio_mutual():
     wait_for(lambda: total(B.w, "istio_requests_total", source_principal=spiffe("a"),
                            connection_security_policy="mutual_tls") >= 1,
              what="B's metrics show A")
+    # and A, the source reporter, names the server its mTLS check verified
+    wait_for(lambda: total(a.w, "istio_requests_total", reporter="source",
+                           destination_principal=spiffe("b")) >= 1,
+             what=f"A's metrics show B as destination_principal:\n"
+                  f"{series(a.w, 'istio_requests_total')}")
 
 
 def test_outbound_wrong_spiffe_id_is_502():
