@@ -42,6 +42,12 @@ typedef struct {
   const WeftNode *node;
 } WeftTlsConfig;
 
+/* a listener's mode for connections to one original destination port */
+typedef struct {
+  guint16        port;
+  WeftTlsMode    mode;
+} WeftTlsPortMode;
+
 typedef struct {
   char          *host;        /* IP literal or DNS name, without brackets */
   guint16        port;
@@ -81,8 +87,12 @@ typedef struct {
   GHashTable    *plugin_nodes;     /* plugin name -> const WeftNode* (other keys of the listener) */
   WeftTimeouts   timeouts;         /* global ones overridden by the listener's timeouts: */
   WeftTlsMode    tls_mode;
+  GArray        *tls_ports;        /* WeftTlsPortMode; NULL = tls_mode for every port */
   const WeftNode *node;
 } WeftListenerConfig;
+
+/* the mode for a connection whose original destination port is @port */
+WeftTlsMode weft_listener_config_tls_mode (const WeftListenerConfig *listener, guint16 port);
 
 typedef struct {
   char          *path;

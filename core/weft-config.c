@@ -27,7 +27,7 @@ static const char *const weft_config_tls_keys[] = {
   "cert", "key", "bundle", "expiry_warning", NULL
 };
 
-static const char *const weft_config_listener_tls_keys[] = { "mode", NULL };
+static const char *const weft_config_listener_tls_keys[] = { "mode", "ports", NULL };
 
 static const char *const weft_config_upstream_tls_keys[] = { "mode", "spiffe_ids", "sni", NULL };
 
@@ -196,6 +196,7 @@ weft_config_listener_free (WeftListenerConfig *listener)
   g_free (listener->upstream);
   g_ptr_array_unref (listener->plugins);
   g_hash_table_unref (listener->plugin_nodes);
+  g_clear_pointer (&listener->tls_ports, g_array_unref);
   g_free (listener);
 }
 
@@ -1087,6 +1088,18 @@ weft_config_parse_tls (WeftConfigLoader *l, const WeftNode *node)
   weft_config_get_duration (l, node, "expiry_warning", TRUE, &tls->expiry_warning_ms);
 }
 
+/* @mode (written at @node) as an index into @modes, or -1 */
+static gint
+weft_config_tls_mode_index (WeftConfigLoader *l, const WeftNode *node, const char *mode,
+                            const char *const *modes, const char *expected)
+{
+  for (guint i = 0; modes[i] != NULL; i++)
+    if (g_str_equal (mode, modes[i]))
+      return (gint) i;
+  weft_config_problem (l, node, _("invalid tls mode '%s' (expected %s)"), mode, expected);
+  return -1;
+}
+
 /* "mode: X" of a listener's or an upstream's tls:, as an index into @modes */
 static gint
 weft_config_tls_mode (WeftConfigLoader *l, const WeftNode *tls, const char *const *keys,
@@ -1099,12 +1112,7 @@ weft_config_tls_mode (WeftConfigLoader *l, const WeftNode *tls, const char *cons
   mode = weft_config_get_string (l, tls, "mode");
   if (mode == NULL)
     return 0;
-  for (guint i = 0; modes[i] != NULL; i++)
-    if (g_str_equal (mode, modes[i]))
-      return (gint) i;
-  weft_config_problem (l, weft_node_lookup (tls, "mode"),
-                       _("invalid tls mode '%s' (expected %s)"), mode, expected);
-  return -1;
+  return weft_config_tls_mode_index (l, weft_node_lookup (tls, "mode"), mode, modes, expected);
 }
 
 /* mTLS needs the workload's certificate */
@@ -1118,6 +1126,61 @@ weft_config_require_tls (WeftConfigLoader *l, const WeftNode *tls, const char *w
                          what, name != NULL ? name : "?");
 }
 
+static gboolean
+weft_config_listener_any_tls (const WeftListenerConfig *listener)
+{
+  gboolean any = listener->tls_mode != WEFT_TLS_MODE_DISABLE;
+
+  for (guint i = 0; listener->tls_ports != NULL && i < listener->tls_ports->len; i++)
+    any |= g_array_index (listener->tls_ports, WeftTlsPortMode, i).mode != WEFT_TLS_MODE_DISABLE;
+  return any;
+}
+
+/* tls.ports: {<port>: <mode>}, by the connection's original destination
+ * port (iptables-redirected traffic arrives on one listener for many) */
+static void
+weft_config_listener_tls_ports (WeftConfigLoader *l, WeftListenerConfig *listener,
+                                const WeftNode *ports)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (weft_node_is_null (ports))
+    return;
+  if (!weft_node_expect_kind (ports, WEFT_NODE_MAP, &error))
+    {
+      weft_config_note (l, error);
+      return;
+    }
+  listener->tls_ports = g_array_new (FALSE, FALSE, sizeof (WeftTlsPortMode));
+  for (guint i = 0; i < weft_node_get_length (ports); i++)
+    {
+      const WeftNode *key = weft_node_get_key (ports, i);
+      const WeftNode *value = weft_node_get_value (ports, i);
+      const char *text = NULL;
+      WeftTlsPortMode pm = { 0, WEFT_TLS_MODE_DISABLE };
+      gint mode;
+
+      if (!weft_config_parse_port (weft_node_get_scalar (key), &pm.port))
+        {
+          weft_config_problem (l, key, _("'%s' is not a port (1-65535)"),
+                               weft_node_get_scalar (key));
+          continue;
+        }
+      if (!weft_node_get_string (value, &text, &error))
+        {
+          weft_config_note (l, error);
+          g_clear_error (&error);
+          continue;
+        }
+      mode = weft_config_tls_mode_index (l, value, text, weft_config_tls_modes,
+                                         "STRICT, PERMISSIVE or DISABLE");
+      if (mode < 0)
+        continue;
+      pm.mode = (WeftTlsMode) mode;
+      g_array_append_val (listener->tls_ports, pm);
+    }
+}
+
 static void
 weft_config_listener_tls (WeftConfigLoader *l, WeftListenerConfig *listener)
 {
@@ -1125,10 +1188,23 @@ weft_config_listener_tls (WeftConfigLoader *l, WeftListenerConfig *listener)
   gint mode = weft_config_tls_mode (l, tls, weft_config_listener_tls_keys, weft_config_tls_modes,
                                     "STRICT, PERMISSIVE or DISABLE");
 
-  if (mode <= 0)
-    return;
-  listener->tls_mode = (WeftTlsMode) mode;
-  weft_config_require_tls (l, tls, _("listener"), listener->name);
+  if (mode > 0)
+    listener->tls_mode = (WeftTlsMode) mode;
+  weft_config_listener_tls_ports (l, listener, weft_node_lookup (tls, "ports"));
+  if (weft_config_listener_any_tls (listener))
+    weft_config_require_tls (l, tls, _("listener"), listener->name);
+}
+
+WeftTlsMode
+weft_listener_config_tls_mode (const WeftListenerConfig *listener, guint16 port)
+{
+  for (guint i = 0; listener->tls_ports != NULL && i < listener->tls_ports->len; i++)
+    {
+      const WeftTlsPortMode *pm = &g_array_index (listener->tls_ports, WeftTlsPortMode, i);
+      if (pm->port == port)
+        return pm->mode;
+    }
+  return listener->tls_mode;
 }
 
 static void

@@ -901,6 +901,26 @@ weft_conn_up_event (WeftEpollHandler *handler, guint32 events)
   weft_conn_run (c);
 }
 
+/* the port the connection was sent to before any iptables redirect to
+ * @lc's socket; asked of the kernel once per connection */
+static guint16
+weft_conn_original_port (WeftConn *c, const WeftListenerConfig *lc)
+{
+  struct sockaddr_storage dst;
+  socklen_t len = sizeof dst;
+
+  if (c->orig_port == 0)
+    {
+      c->orig_port = G_MAXUINT32;
+      if (getsockopt (c->h.fd, SOL_IP, SO_ORIGINAL_DST, &dst, &len) == 0 &&
+          dst.ss_family == AF_INET)
+        c->orig_port = ntohs (((struct sockaddr_in *) &dst)->sin_port);
+    }
+  if (c->orig_port != G_MAXUINT32 && c->orig_port != lc->port)
+    return (guint16) c->orig_port;
+  return lc->port;
+}
+
 /* the port the client meant: the authority's, else the original
  * destination of an iptables-redirected connection, else the listener's */
 static guint16
@@ -921,19 +941,7 @@ weft_conn_request_port (WeftConn *c)
 static guint16
 weft_conn_destination_port (WeftConn *c)
 {
-  struct sockaddr_storage dst;
-  socklen_t len = sizeof dst;
-
-  if (c->orig_port == 0)
-    {
-      c->orig_port = G_MAXUINT32;
-      if (getsockopt (c->h.fd, SOL_IP, SO_ORIGINAL_DST, &dst, &len) == 0 &&
-          dst.ss_family == AF_INET)
-        c->orig_port = ntohs (((struct sockaddr_in *) &dst)->sin_port);
-    }
-  if (c->orig_port != G_MAXUINT32 && c->orig_port != c->req.listener->config->port)
-    return (guint16) c->orig_port;
-  return c->req.listener->config->port;
+  return weft_conn_original_port (c, c->req.listener->config);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2054,7 +2062,11 @@ weft_conn_tls_accept (WeftConn *c)
 {
   WeftListener *l = weft_conn_listener (c);
 
-  c->tls_mode = l != NULL ? l->config->tls_mode : WEFT_TLS_MODE_DISABLE;
+  if (l == NULL)
+    return;
+  /* port-level modes go by where the client meant to connect */
+  c->tls_mode = l->config->tls_ports == NULL ? l->config->tls_mode :
+                weft_listener_config_tls_mode (l->config, weft_conn_original_port (c, l->config));
   if (c->tls_mode == WEFT_TLS_MODE_DISABLE)
     return;
   c->tls_state = WEFT_CONN_TLS_PEEK;

@@ -1129,6 +1129,47 @@ test_config_tls_without_section (void)
     "key and bundle");
 }
 
+/* tls.ports: a mode per original destination port, the rest take mode */
+static void
+test_config_tls_ports (void)
+{
+  g_autofree char *yaml = g_strconcat (
+    weft_test_tls_yaml,
+    "listeners:\n"
+    "  - name: in\n"
+    "    address: 127.0.0.1:15006\n"
+    "    tls: {mode: STRICT, ports: {8080: DISABLE, 9090: PERMISSIVE}}\n"
+    "  - name: only-ports\n"
+    "    address: 127.0.0.1:15007\n"
+    "    tls: {ports: {8443: STRICT}}\n", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftConfig) config = weft_test_load_string (yaml, &error);
+  WeftListenerConfig *in, *only;
+  g_autofree char *bad = g_strconcat (
+    weft_test_tls_yaml,
+    "listeners:\n"
+    "  - {name: a, address: 127.0.0.1:15006, tls: {ports: {0: STRICT, http: DISABLE, 80: strict}}}\n",
+    NULL);
+  g_autofree char *message = weft_test_config_error (bad);
+  g_autofree char *no_tls = weft_test_config_error (
+    "listeners:\n  - {name: a, address: 127.0.0.1:15006, tls: {ports: {8443: PERMISSIVE}}}\n");
+
+  g_assert_no_error (error);
+  in = config->listeners->pdata[0];
+  only = config->listeners->pdata[1];
+  g_assert_cmpint (weft_listener_config_tls_mode (in, 8080), ==, WEFT_TLS_MODE_DISABLE);
+  g_assert_cmpint (weft_listener_config_tls_mode (in, 9090), ==, WEFT_TLS_MODE_PERMISSIVE);
+  g_assert_cmpint (weft_listener_config_tls_mode (in, 15006), ==, WEFT_TLS_MODE_STRICT);
+  g_assert_cmpint (weft_listener_config_tls_mode (in, 1), ==, WEFT_TLS_MODE_STRICT);
+  g_assert_cmpint (weft_listener_config_tls_mode (only, 8443), ==, WEFT_TLS_MODE_STRICT);
+  g_assert_cmpint (weft_listener_config_tls_mode (only, 15007), ==, WEFT_TLS_MODE_DISABLE);
+  g_assert_nonnull (strstr (message, "'0' is not a port"));
+  g_assert_nonnull (strstr (message, "'http' is not a port"));
+  g_assert_nonnull (strstr (message, "invalid tls mode 'strict'"));
+  /* a port-level mTLS mode needs the certificate as much as a listener's */
+  g_assert_nonnull (strstr (no_tls, "asks for mTLS, but there is no top-level 'tls:'"));
+}
+
 static void
 test_config_tls_bad_mode (void)
 {
@@ -1312,6 +1353,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/tls-bad-section", test_config_tls_bad_section);
   g_test_add_func ("/config/tls-twice", test_config_tls_twice);
   g_test_add_func ("/config/tls-relative", test_config_tls_relative);
+  g_test_add_func ("/config/tls-ports", test_config_tls_ports);
 
   return g_test_run ();
 }

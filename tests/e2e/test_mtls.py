@@ -21,8 +21,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from weftlib import (PLUGINDIR, WEFT, Backend, Tap, check, free_port, request,  # noqa: E402
-                     wait_for)
+from weftlib import (PLUGINDIR, WEFT, Backend, SkipTest, Tap, check, free_port,  # noqa: E402
+                     request, wait_for)
 from mtlslib import (Certs, MtlsConn, MtlsWeft, access_line, check_weft_alive,  # noqa: E402
                      client_context, failures, leaf_der, mtls_get, old_tls_context,
                      plain_attempt, presented_cert, series, spiffe, tls_attempt, tls_yaml,
@@ -360,6 +360,56 @@ def test_disable_is_plain_only():
         check(att.outcome == "refused", f"{name}: a TLS client was {att}")
         check(failures(B.w, listener=name) == 0, f"{name}: TLS failures counted")
         check(request(port, path=f"/t/{name}-after")[0] == 200)
+
+
+def test_port_level_modes_by_original_destination():
+    """one inbound listener takes iptables-redirected traffic for several
+    app ports; tls.ports gives each its mode by the port the client meant
+    (SO_ORIGINAL_DST), as Istio's portLevelMtls does"""
+    listen, admin = free_port(), free_port()
+    strict, plain, perm = free_port(), free_port(), free_port()
+    rules = [["-p", "tcp", "-d", "127.0.0.1", "--dport", str(p), "-j", "REDIRECT",
+              "--to-ports", str(listen)] for p in (strict, plain, perm)]
+    added = []
+    try:
+        for r in rules:
+            if shutil.which("iptables") is None or subprocess.run(
+                    ["iptables", "-t", "nat", "-I", "OUTPUT"] + r, capture_output=True).returncode:
+                raise SkipTest("iptables cannot redirect here")
+            added.append(r)
+        cert, key = CERTS.leaf("b")
+        backend = Backend("app-ports")
+        w = MtlsWeft(f"""\
+admin:
+  address: 127.0.0.1:{admin}
+{tls_yaml(cert, key, CERTS.ca)}\
+listeners:
+  - name: redirected
+    address: 127.0.0.1:{listen}
+    upstream: app
+    tls:
+      mode: STRICT
+      ports: {{{plain}: DISABLE, {perm}: PERMISSIVE}}
+upstreams:
+  - name: app
+    endpoints: ["{backend.address}"]
+""")
+        w.start()
+        try:
+            check(request(plain, path="/p/plain")[0] == 200, "plaintext to the DISABLE port")
+            check(tls_attempt(plain, good_ctx()).outcome == "refused", "TLS to the DISABLE port")
+            check(request(perm, path="/p/perm-plain")[0] == 200, "plaintext to the PERMISSIVE port")
+            check(mtls_get(perm, good_ctx(), "/p/perm-tls")[0] == 200, "mTLS to the PERMISSIVE port")
+            check(plain_attempt(strict).outcome == "refused", "plaintext to the STRICT port")
+            check(mtls_get(strict, good_ctx(), "/p/strict")[0] == 200, "mTLS to the STRICT port")
+            check(total(w, "weft_tls_handshake_failures_total", reason="plaintext_on_strict") == 1,
+                  series(w, "weft_tls_handshake_failures_total"))
+        finally:
+            w.stop()
+            backend.stop()
+    finally:
+        for r in added:
+            subprocess.run(["iptables", "-t", "nat", "-D", "OUTPUT"] + r, capture_output=True)
 
 
 # ---------------------------------------------------------------- outbound
@@ -715,6 +765,7 @@ TESTS = (test_strict_good_client_gets_200,
          test_refuse_no_client_certificate,
          test_refuse_plaintext_on_strict,
          test_refuse_tls11,
+         test_port_level_modes_by_original_destination,
          test_tls_looking_garbage_is_not_an_old_client,
          test_refused_client_gets_the_alert,
          test_stalled_client_hello_closed_at_header_timeout,
