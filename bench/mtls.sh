@@ -347,7 +347,8 @@ mtls_measure_handshakes() {  # hs-weft|hs-nginx run
   [[ -n ${R[$t:full.n]:-} ]] || die "$t: no BENCH lines from tls-handshake: $out"
   if [[ $t == hs-weft ]]; then
     r1=$(mtls_metric "$PORT_B_ADMIN" weft_tls_handshakes_total 'role="server"' 'resumed="true"')
-    [[ -n $r0 && -n $r1 ]] && add "$t" server_resumed $((r1 - r0))
+    # the series appears with the first resumed handshake
+    [[ -n $r1 ]] && add "$t" server_resumed $((r1 - ${r0:-0}))
   fi
   is_alive "$pid" || die "$t: the server died during the handshake runs; log: $(cat "$WORK"/b-mtls/out.log "$WORK/nginx-term/error.log" 2>/dev/null)"
   stop_pid "$pid"
@@ -361,6 +362,14 @@ pr() {  # median of per-run ratios, as 0.00x
   if [[ -z $x || $x == nan ]]; then echo "n/a"; else awk -v x="$x" 'BEGIN{printf "%.2fx", x}'; fi
 }
 last() { local v=${R[$1:$2]:-–}; echo "${v##* }"; }   # this run's value
+ratios() {  # the per-run ratios, "0.91 1.02 ..."
+  local a b i out=""
+  read -r -a a <<<"${R[$1:$3]:-}"; read -r -a b <<<"${R[$2:$3]:-}"
+  for ((i = 0; i < ${#a[@]} && i < ${#b[@]}; i++)); do
+    out="$out $(awk -v x="${a[i]}" -v y="${b[i]}" 'BEGIN{printf "%.2f", x / y}')"
+  done
+  echo "${out# }"
+}
 minus() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "nan" || b == "nan" || a == "" || b == "") print "n/a"; else printf "%.1f", a - b }'; }
 
 mtls_report() {
@@ -386,7 +395,7 @@ mtls_report() {
     if has s2s-plain || has s2s-mtls; then
       echo "### Sidecar to sidecar: wrk → weft A (outbound) → weft B (inbound) → backend"
       echo
-      echo "| A → B | req/s @64 | CPU µs/req A | CPU µs/req B | CPU µs/req A+B | CPU µs/req A+B @1 | p50 @1 (µs) | p99 @1 (µs) | A→B connections opened | TLS handshakes at B | wrk errors |"
+      echo "| A → B | req/s @64 | CPU µs/req A | CPU µs/req B | CPU µs/req A+B | CPU µs/req A+B @1 | p50 @1 (µs) | p99 @1 (µs) | A→B connections opened, per run | TLS handshakes at B, per run | wrk errors |"
       echo "|---|---|---|---|---|---|---|---|---|---|---|"
       for t in s2s-plain s2s-mtls; do
         has "$t" || continue
@@ -395,8 +404,8 @@ mtls_report() {
       if has s2s-plain && has s2s-mtls; then
         echo
         local x; x=$(paired_ratio s2s-mtls s2s-plain rps)
-        awk -v x="$x" 'BEGIN{printf "- **throughput mTLS / plaintext: %.2fx** (target >= 0.7x) -> %s\n", x, (x >= 0.7 ? "met" : sprintf("MISSED by %.0f%%", (0.7 - x) / 0.7 * 100))}'
-        echo "- CPU per request mTLS / plaintext: A $(pr s2s-mtls s2s-plain cpu_a), B $(pr s2s-mtls s2s-plain cpu_b), A+B $(pr s2s-mtls s2s-plain cpu_sum); at 1 connection A+B $(pr s2s-mtls s2s-plain cpu_c1)"
+        awk -v x="$x" -v m="$(ratio "$(M s2s-mtls rps)" "$(M s2s-plain rps)")" -v r="$(ratios s2s-mtls s2s-plain rps)" 'BEGIN{printf "- **throughput mTLS / plaintext: %.2fx** (target >= 0.7x) -> %s; ratio of the medians %s; per run: %s\n", x, (x >= 0.7 ? "met" : sprintf("MISSED by %.0f%%", (0.7 - x) / 0.7 * 100)), m, r}'
+        echo "- CPU per request mTLS / plaintext: A $(pr s2s-mtls s2s-plain cpu_a), B $(pr s2s-mtls s2s-plain cpu_b), A+B $(pr s2s-mtls s2s-plain cpu_sum) (per run: $(ratios s2s-mtls s2s-plain cpu_sum)); at 1 connection A+B $(pr s2s-mtls s2s-plain cpu_c1)"
         echo "- latency at 1 connection mTLS / plaintext: p50 $(pr s2s-mtls s2s-plain p50), p99 $(pr s2s-mtls s2s-plain p99)"
       fi
       echo
@@ -404,7 +413,7 @@ mtls_report() {
     if has term-plain || has term-mtls || has nginx-plain || has nginx-mtls; then
       echo "### Inbound terminator alone: wrk → HAProxy (TLS client, keep-alive) → weft B or nginx → backend"
       echo
-      echo "| terminator | HAProxy → terminator | req/s @64 | CPU µs/req terminator | CPU µs/req HAProxy | p50 @1 (µs) | p99 @1 (µs) | connections opened | TLS handshakes | wrk errors |"
+      echo "| terminator | HAProxy → terminator | req/s @64 | CPU µs/req terminator | CPU µs/req HAProxy | p50 @1 (µs) | p99 @1 (µs) | connections to B opened, per run | TLS handshakes at B, per run | wrk errors |"
       echo "|---|---|---|---|---|---|---|---|---|---|"
       for t in term-plain term-mtls nginx-plain nginx-mtls; do
         has "$t" || continue
