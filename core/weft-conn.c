@@ -666,6 +666,7 @@ weft_conn_connect (WeftConn *c, gboolean fresh)
   WeftPickHints hints = { c->has_hash, c->hash, NULL, 0 };
   struct sockaddr_storage addr;
   const char *key;
+  char tls_key[sizeof c->ep_key + 16];
   guint idx = 0;
   int err = 0;
 
@@ -698,13 +699,12 @@ weft_conn_connect (WeftConn *c, gboolean fresh)
                                &addr, c->ep_key, sizeof c->ep_key);
   g_strlcpy (c->up_addr, key, sizeof c->up_addr);
   c->req.upstream_addr = c->up_addr;
-  /* mTLS connections, verified against given IDs, pool apart from plain ones */
+  /* mTLS connections, verified against given IDs, pool apart from plain
+   * ones; @key is the endpoint's own key or c->ep_key, so build anew */
   if (upstream->config->tls)
     {
-      gsize used = strlen (c->ep_key);
-      g_snprintf (c->ep_key + used, sizeof c->ep_key - used, "|tls%08x",
-                  upstream->config->tls_tag);
-      key = c->ep_key;
+      g_snprintf (tls_key, sizeof tls_key, "%s|tls%08x", key, upstream->config->tls_tag);
+      key = tls_key;
     }
   if (!fresh)
     up = weft_upstream_pool_take (c->worker->pool, weft_upstream_pool_entry (c->worker->pool, key));

@@ -21,8 +21,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from weftlib import (PLUGINDIR, WEFT, Backend, SkipTest, Tap, check, free_port,  # noqa: E402
-                     request, wait_for)
+from weftlib import (PLUGINDIR, WEFT, Backend, Caller, SkipTest, Tap, check,  # noqa: E402
+                     free_port, request, wait_for)
 from mtlslib import (Certs, MtlsConn, MtlsWeft, access_line, check_weft_alive,  # noqa: E402
                      client_context, failures, leaf_der, mtls_get, old_tls_context,
                      plain_attempt, presented_cert, series, spiffe, tls_attempt, tls_yaml,
@@ -506,6 +506,47 @@ def test_outbound_istio_mutual():
                   f"{series(a.w, 'istio_requests_total')}")
 
 
+def test_mtls_upstreams_pool_by_address():
+    """two ISTIO_MUTUAL upstreams with the same TLS settings, at two of B's
+    listeners: each request reaches its own upstream, and keep-alive
+    requests on one client connection reuse one pooled mTLS connection"""
+    cert, key = CERTS.leaf("a")
+    admin, one, two = free_port(), free_port(), free_port()
+    w = MtlsWeft(f"""\
+admin:
+  address: 127.0.0.1:{admin}
+workers: 1
+{tls_yaml(cert, key, CERTS.ca)}\
+listeners:
+  - {{name: out-one, address: "127.0.0.1:{one}", direction: outbound, upstream: to-inbound}}
+  - {{name: out-two, address: "127.0.0.1:{two}", direction: outbound, upstream: to-permissive}}
+upstreams:
+  - name: to-inbound
+    endpoints: ["127.0.0.1:{B.port['inbound']}"]
+    tls: {{mode: ISTIO_MUTUAL}}
+  - name: to-permissive
+    endpoints: ["127.0.0.1:{B.port['permissive']}"]
+    tls: {{mode: ISTIO_MUTUAL}}
+""")
+    w.start()
+    try:
+        check(request(one, path="/t/pool-one", headers={"Host": "b"})[0] == 200)
+        check(request(two, path="/t/pool-two", headers={"Host": "b"})[0] == 200)
+        check(access_line(B.w, "/t/pool-one")["listener"] == "inbound",
+              access_line(B.w, "/t/pool-one"))
+        check(access_line(B.w, "/t/pool-two")["listener"] == "permissive",
+              f"the second upstream's request went to {access_line(B.w, '/t/pool-two')}")
+        caller = Caller(one)
+        before = total(w, "weft_tls_handshakes_total", listener="out-one", role="client")
+        for i in range(8):
+            check(caller.get(f"/t/pool-ka-{i}", host="b")[0] == 200)
+        caller.close()
+        opened = total(w, "weft_tls_handshakes_total", listener="out-one", role="client") - before
+        check(opened == 0, f"8 keep-alive requests opened {opened} more mTLS connections")
+    finally:
+        w.stop()
+
+
 def test_outbound_wrong_spiffe_id_is_502():
     a = start_a()
     before = failures(a.w, role="client", reason="wrong_spiffe_id")
@@ -773,6 +814,7 @@ TESTS = (test_strict_good_client_gets_200,
          test_permissive_takes_plaintext_and_mtls,
          test_disable_is_plain_only,
          test_outbound_istio_mutual,
+         test_mtls_upstreams_pool_by_address,
          test_outbound_wrong_spiffe_id_is_502,
          test_outbound_resumption_keeps_identity,
          test_outbound_plain_and_mtls_to_one_address_never_mix,
