@@ -1859,22 +1859,14 @@ static void
 weft_conn_log_tls_refusal (const char *peer, guint16 port, const char *listener,
                            WeftTlsFailure failure, const char *detail)
 {
-  static __thread gint64 window_us;
-  static __thread guint logged, suppressed;
-  gint64 now = g_get_monotonic_time ();
+  static __thread WeftLogLimit limit;
+  guint held_back;
+  gboolean ok = weft_log_limit_allow (&limit, WEFT_TLS_LOG_BURST, 10, &held_back);
 
-  if (now - window_us > 10 * G_USEC_PER_SEC)
-    {
-      if (suppressed > 0)
-        weft_log (WEFT_LOG_WARNING, "tls", "%u more TLS refusals not logged", suppressed);
-      window_us = now;
-      logged = suppressed = 0;
-    }
-  if (++logged > WEFT_TLS_LOG_BURST)
-    {
-      suppressed++;
-      return;
-    }
+  if (held_back > 0)
+    weft_log (WEFT_LOG_WARNING, "tls", "%u more TLS refusals not logged", held_back);
+  if (!ok)
+    return;
   weft_log (WEFT_LOG_WARNING, "tls", "refused TLS from %s:%u on listener '%s': %s (%s%s%s)",
             peer, port, listener, weft_tls_failure_to_string (failure),
             weft_tls_failure_describe (failure), *detail != '\0' ? ": " : "", detail);

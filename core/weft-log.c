@@ -36,6 +36,27 @@ weft_log_parse_level (const char *text, WeftLogLevel *level)
   return FALSE;
 }
 
+gboolean
+weft_log_limit_allow (WeftLogLimit *limit, guint lines, guint window_s, guint *held_back)
+{
+  gint64 window = g_get_monotonic_time () / G_USEC_PER_SEC / MAX (window_s, 1u);
+
+  *held_back = 0;
+  if (window != limit->window)
+    {
+      *held_back = limit->held_back;
+      limit->window = window;
+      limit->lines = limit->held_back = 0;
+    }
+  if (limit->lines < lines)
+    {
+      limit->lines++;
+      return TRUE;
+    }
+  limit->held_back++;
+  return FALSE;
+}
+
 void
 weft_log (WeftLogLevel level, const char *domain, const char *format, ...)
 {

@@ -758,6 +758,33 @@ void            weft_log           (WeftLogLevel level, const char *domain,
                                     const char *format, ...) G_GNUC_PRINTF (3, 4);
 
 /**
+ * WeftLogLimit:
+ *
+ * A budget of log lines for one thread, so that a flood of events on a
+ * worker never becomes a flood of writes. Declare it `static __thread`
+ * (zero-initialised) beside the call site and ask weft_log_limit_allow()
+ * before each line.
+ */
+typedef struct {
+  gint64 window;
+  guint  lines;
+  guint  held_back;
+} WeftLogLimit;
+
+/**
+ * weft_log_limit_allow:
+ * @limit: the thread's budget
+ * @lines: lines allowed per window
+ * @window_s: the window's length in seconds (windows start at multiples of it)
+ * @held_back: (out): lines refused in the window that just ended, else 0;
+ *   the caller says so in a line of its own
+ *
+ * Returns: %TRUE when this line may be written
+ */
+gboolean        weft_log_limit_allow (WeftLogLimit *limit, guint lines, guint window_s,
+                                      guint *held_back);
+
+/**
  * WeftConnEvent:
  * @WEFT_CONN_OPENED: a client connection was accepted
  * @WEFT_CONN_CLOSED: it closed; the byte counts are final

@@ -176,26 +176,15 @@ weft_acl_series_add (WeftMetricSeries *series)
 static gboolean
 weft_acl_log_allowed (void)
 {
-  static __thread gint64 second;
-  static __thread guint lines, suppressed;
-  gint64 now = g_get_monotonic_time () / G_USEC_PER_SEC;
+  static __thread WeftLogLimit limit;
+  guint held_back;
+  gboolean ok = weft_log_limit_allow (&limit, WEFT_ACL_LOG_PER_SEC, 1, &held_back);
 
-  if (now != second)
-    {
-      if (suppressed > 0)
-        weft_log (WEFT_LOG_INFO, WEFT_ACL_LOG_DOMAIN,
-                  "%u more decision lines suppressed (over %u a second)", suppressed,
-                  WEFT_ACL_LOG_PER_SEC);
-      second = now;
-      lines = suppressed = 0;
-    }
-  if (lines < WEFT_ACL_LOG_PER_SEC)
-    {
-      lines++;
-      return TRUE;
-    }
-  suppressed++;
-  return FALSE;
+  if (held_back > 0)
+    weft_log (WEFT_LOG_INFO, WEFT_ACL_LOG_DOMAIN,
+              "%u more decision lines suppressed (over %u a second)", held_back,
+              WEFT_ACL_LOG_PER_SEC);
+  return ok;
 }
 
 /* one line: what was asked, by whom, and which policy and rule decided */
