@@ -91,6 +91,9 @@ typedef struct {
   const WeftNode *node;
 } WeftListenerConfig;
 
+/* "STRICT", "PERMISSIVE" or "DISABLE", as the config spells them */
+const char *weft_tls_mode_to_string (WeftTlsMode mode);
+
 /* the mode for a connection whose original destination port is @port */
 WeftTlsMode weft_listener_config_tls_mode (const WeftListenerConfig *listener, guint16 port);
 

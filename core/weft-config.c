@@ -1195,6 +1195,12 @@ weft_config_listener_tls (WeftConfigLoader *l, WeftListenerConfig *listener)
     weft_config_require_tls (l, tls, _("listener"), listener->name);
 }
 
+const char *
+weft_tls_mode_to_string (WeftTlsMode mode)
+{
+  return mode <= WEFT_TLS_MODE_STRICT ? weft_config_tls_modes[mode] : "DISABLE";
+}
+
 WeftTlsMode
 weft_listener_config_tls_mode (const WeftListenerConfig *listener, guint16 port)
 {

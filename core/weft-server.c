@@ -519,12 +519,6 @@ weft_server_json_sources (JsonBuilder *b, WeftGeneration *gen)
   json_builder_end_array (b);
 }
 
-static const char *
-weft_server_tls_mode_name (WeftTlsMode mode)
-{
-  return (const char *const[]) { "DISABLE", "PERMISSIVE", "STRICT" }[mode];
-}
-
 /* port-level modes, by original destination port */
 static void
 weft_server_json_tls_ports (JsonBuilder *b, const WeftListenerConfig *lc)
@@ -539,7 +533,7 @@ weft_server_json_tls_ports (JsonBuilder *b, const WeftListenerConfig *lc)
       char port[8];
 
       g_snprintf (port, sizeof port, "%u", pm->port);
-      weft_json_member_string (b, port, weft_server_tls_mode_name (pm->mode));
+      weft_json_member_string (b, port, weft_tls_mode_to_string (pm->mode));
     }
   json_builder_end_object (b);
 }
@@ -558,7 +552,7 @@ weft_server_json_listeners (JsonBuilder *b, WeftGeneration *gen)
       weft_json_member_string (b, "direction", l->config->direction == WEFT_DIRECTION_OUTBOUND ?
                                         "outbound" : "inbound");
       weft_json_member_string (b, "upstream", l->config->upstream);
-      weft_json_member_string (b, "tls_mode", weft_server_tls_mode_name (l->config->tls_mode));
+      weft_json_member_string (b, "tls_mode", weft_tls_mode_to_string (l->config->tls_mode));
       weft_server_json_tls_ports (b, l->config);
       json_builder_set_member_name (b, "plugins");
       json_builder_begin_array (b);
