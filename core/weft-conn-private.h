@@ -116,7 +116,6 @@ struct _WeftConn {
   WeftConnTlsState    tls_state;
   WeftTlsMode         tls_mode;     /* the listener's, when accepted */
   guint32             tls_want;     /* EPOLLIN or EPOLLOUT while handshaking */
-  guint16             tls_hello_version; /* the ClientHello's version, 0 = not seen */
   gboolean            opened;       /* plugins were told it opened */
   char               *up_identity;  /* SPIFFE ID of the last mTLS upstream that answered */
 };

@@ -1875,23 +1875,15 @@ weft_conn_log_tls_refusal (const char *peer, guint16 port, const char *listener,
 static guint16
 weft_conn_peer_port (WeftConn *c)
 {
-  if (c->peer.ss_family == AF_INET)
-    return ntohs (((struct sockaddr_in *) &c->peer)->sin_port);
-  if (c->peer.ss_family == AF_INET6)
-    return ntohs (((struct sockaddr_in6 *) &c->peer)->sin6_port);
-  return 0;
+  in_port_t *port = weft_sockaddr_port (&c->peer);
+
+  return port != NULL ? ntohs (*port) : 0;
 }
 
 static void
 weft_conn_tls_refuse (WeftConn *c, WeftTlsFailure failure)
 {
   const char *detail = c->tls != NULL ? weft_tls_session_get_detail (c->tls) : "";
-
-  /* GnuTLS says "unsupported version" of any bad record; only a real
-   * ClientHello below TLS 1.2 is an old client */
-  if (failure == WEFT_TLS_FAIL_PROTOCOL_VERSION &&
-      (c->tls_hello_version == 0 || c->tls_hello_version >= 0x0303))
-    failure = WEFT_TLS_FAIL_HANDSHAKE_ERROR;
 
   weft_worker_listener_count_tls (c->wl, WEFT_TLS_ROLE_SERVER, FALSE, failure);
   weft_conn_log_tls_refusal (c->peer_ip, weft_conn_peer_port (c), c->wl->name, failure, detail);
@@ -1939,11 +1931,8 @@ weft_conn_tls_peek (WeftConn *c)
       weft_conn_close (c);
       return FALSE;
     }
+  weft_tls_session_set_first_bytes (c->tls, hello, (gsize) n);
   c->tls_state = WEFT_CONN_TLS_HANDSHAKE;
-  /* a ClientHello's own version (after the record and handshake headers),
-   * to tell an old client from bytes that only start like TLS */
-  if (n == sizeof hello && hello[5] == 0x01)
-    c->tls_hello_version = (guint16) (hello[9] << 8 | hello[10]);
   /* a slow handshake is a slowloris too */
   weft_conn_set_deadline (c, WEFT_DEADLINE_HEADER, weft_conn_timeouts (c)->request_header_ms);
   return TRUE;

@@ -58,6 +58,11 @@ WeftTlsSession *weft_tls_session_new_client (WeftTlsCredentials *creds, int fd,
                                              const char *const *expected, const char *sni,
                                              GBytes *resume);
 void            weft_tls_session_free       (WeftTlsSession *t);
+/* server: the bytes the caller peeked before the handshake, so that an
+ * old client's ClientHello can be told from bytes that only start like TLS
+ * (GnuTLS calls both "unsupported version") */
+void            weft_tls_session_set_first_bytes (WeftTlsSession *t, const guint8 *bytes,
+                                                  gsize len);
 
 /* drives the handshake; after FAILED, _get_failure says why */
 WeftTlsStep     weft_tls_session_handshake  (WeftTlsSession *t);

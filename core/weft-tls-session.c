@@ -25,6 +25,8 @@ struct _WeftTlsSession {
   WeftTlsFailure      failure;
   char               *peer_id;      /* the peer's SPIFFE ID, set by the check */
   GStrv               expected;     /* client: IDs the server may have */
+  gboolean            peeked;       /* the caller saw the first bytes */
+  guint16             hello_version; /* of a ClientHello among them, else 0 */
   char                detail[256];
 };
 
@@ -226,6 +228,24 @@ weft_tls_session_new_client (WeftTlsCredentials *creds, int fd, const char *cons
 }
 
 void
+weft_tls_session_set_first_bytes (WeftTlsSession *t, const guint8 *bytes, gsize len)
+{
+  t->peeked = TRUE;
+  /* record header (5), handshake type 1 = ClientHello, length (3), version */
+  if (len >= 11 && bytes[0] == 0x16 && bytes[5] == 0x01)
+    t->hello_version = (guint16) (bytes[9] << 8 | bytes[10]);
+}
+
+/* only a real ClientHello below TLS 1.2 is an old client */
+static WeftTlsFailure
+weft_tls_version_failure (WeftTlsSession *t)
+{
+  if (t->peeked && (t->hello_version == 0 || t->hello_version >= 0x0303))
+    return WEFT_TLS_FAIL_HANDSHAKE_ERROR;
+  return WEFT_TLS_FAIL_PROTOCOL_VERSION;
+}
+
+void
 weft_tls_session_free (WeftTlsSession *t)
 {
   if (t == NULL)
@@ -248,7 +268,7 @@ weft_tls_classify (WeftTlsSession *t, int ret)
     {
     case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
     case GNUTLS_E_INSUFFICIENT_SECURITY:
-      return WEFT_TLS_FAIL_PROTOCOL_VERSION;
+      return weft_tls_version_failure (t);
     case GNUTLS_E_NO_CERTIFICATE_FOUND:
     case GNUTLS_E_CERTIFICATE_REQUIRED:
       return WEFT_TLS_FAIL_NO_CLIENT_CERTIFICATE;

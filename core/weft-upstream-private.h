@@ -18,6 +18,7 @@
 #include <weft/plugin.h>
 #include <gio/gio.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include "weft-config-private.h"
 
 G_BEGIN_DECLS
@@ -187,5 +188,8 @@ const char      *weft_endpoint_address (const WeftEndpoint *ep, guint16 port,
                                         char *key_buf, gsize key_len);
 /* fills @ep from an IP literal; FALSE when @host is no IP */
 gboolean         weft_endpoint_init    (WeftEndpoint *ep, const char *host, guint16 port);
+
+/* where @addr keeps its port (IPv4 or IPv6), else NULL */
+in_port_t *weft_sockaddr_port (struct sockaddr_storage *addr);
 
 G_END_DECLS

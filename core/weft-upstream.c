@@ -221,7 +221,7 @@ weft_endpoint_init (WeftEndpoint *ep, const char *host, guint16 port)
   return FALSE;
 }
 
-static in_port_t *
+in_port_t *
 weft_sockaddr_port (struct sockaddr_storage *addr)
 {
   if (addr->ss_family == AF_INET)
