@@ -499,26 +499,14 @@ cat <<EOF
 EOF
 
 echo
-if [ "$traffic_ok" -ne 0 ]; then
-  bold "demo: traffic FAILED"
-  exit 1
-fi
-if [ "$reload_ok" -ne 0 ]; then
-  bold "demo: hot reload FAILED"
-  exit 1
-fi
-if [ "$policy_ok" -ne 0 ]; then
-  bold "demo: policy FAILED"
-  exit 1
-fi
-if [ "$obs_ok" -ne 0 ]; then
-  bold "demo: observability FAILED"
-  exit 1
-fi
-if [ "$mtls_ok" -ne 0 ]; then
-  bold "demo: mTLS FAILED"
-  exit 1
-fi
+# the first part that failed, in the order the demo ran them
+for part in "traffic:$traffic_ok" "hot reload:$reload_ok" "policy:$policy_ok" \
+            "observability:$obs_ok" "mTLS:$mtls_ok"; do
+  if [ "${part##*:}" -ne 0 ]; then
+    bold "demo: ${part%:*} FAILED"
+    exit 1
+  fi
+done
 if [ "$KEEP" -eq 1 ]; then
   bold "demo: OK; the mesh keeps running (stop it with: ./scripts/demo.sh --stop)"
 else
