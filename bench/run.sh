@@ -11,11 +11,23 @@
 #                                3 limits and 3 ACL rules)
 #                      OBS=1 (also weft with metrics + tracing at 1% sampling,
 #                                and that plus the access log to a file)
+#                      FULL=1 (also weft with the full chain: router, acl,
+#                                ratelimit, metrics and tracing at 1%)
+#                      ALLPLUGINS=1 (also idle memory of weft with every
+#                                plugin and top-level tls: certificates)
+#                      WORKERS=1 (proxy workers: weft workers, nginx
+#                                worker_processes, HAProxy nbthread; 2 also
+#                                makes wrk use 2 threads)
+#                      BACKEND_WORKERS=1 (the backend nginx's workers)
 #                      TARGETS="weft weftpolicy" (measure only these, in this
 #                                rotation; default: weft nginx haproxy, then
-#                                weftrouter, weftpolicy, weftobs, weftobslog and
-#                                backend as enabled)
+#                                weftrouter, weftpolicy, weftobs, weftobslog,
+#                                weftfull, weftall and backend as enabled)
 #                      BUILD_DIR=bench/.build-release
+#                      SUMMARY_FILE, DETAIL_FILE (set by bench/all.sh: append
+#                                the issue-7 target rows to SUMMARY_FILE and
+#                                write the report to DETAIL_FILE instead of
+#                                bench/results/<stamp>.md)
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,8 +40,15 @@ BASELINE=${BASELINE:-1}
 ROUTER=${ROUTER:-1}
 POLICY=${POLICY:-1}
 OBS=${OBS:-1}
+FULL=${FULL:-1}
+ALLPLUGINS=${ALLPLUGINS:-1}
+WORKERS=${WORKERS:-1}
+BACKEND_WORKERS=${BACKEND_WORKERS:-1}
+WRK_THREADS=${WRK_THREADS:-$WORKERS}   # wrk threads (never more than connections)
 PORT_BASE=${PORT_BASE:-18080}
 TARGETS=${TARGETS:-}
+SUMMARY_FILE=${SUMMARY_FILE:-}
+DETAIL_FILE=${DETAIL_FILE:-}
 
 PORT_BACKEND=$PORT_BASE
 PORT_NGINX=$((PORT_BASE + 1))
@@ -45,7 +64,14 @@ PORT_WEFTOBS_ADMIN=$((PORT_BASE + 23))
 PORT_WEFTOBSLOG=$((PORT_BASE + 7))
 PORT_WEFTOBSLOG_ADMIN=$((PORT_BASE + 24))
 PORT_OTLP=$((PORT_BASE + 25))   # a sink that takes the span exports
+PORT_WEFTFULL=$((PORT_BASE + 8))
+PORT_WEFTFULL_ADMIN=$((PORT_BASE + 26))
+PORT_WEFTALL=$((PORT_BASE + 9))
+PORT_WEFTALL_ADMIN=$((PORT_BASE + 27))
 OBS_SAMPLING=1                  # tracing sampling, percent
+# every plugin in plugins/ (weftall loads them all; the report says if
+# plugins/ has one that is not in this list)
+ALL_PLUGINS=(router acl ratelimit metrics tracing accesslog)
 POLICY_RULES=3   # limits in the ratelimit settings, and rules in the acl settings, below
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -176,6 +202,10 @@ snap() {  # snap <target pid> -> "busy total target backend children"
   [[ $1 != "$BACKEND_PID" ]] && tp=$(cpu_ticks "$1")
   echo "$(machine_ticks) $tp $(cpu_ticks "$BACKEND_PID") $(own_children_ticks)"
 }
+backend_pct() {  # backend_pct "<snap before>" "<snap after>" <duration us> -> backend CPU, % of one core
+  awk -v a="$1" -v b="$2" -v d="$3" -v hz="$HZ" 'BEGIN{ split(a, x, " "); split(b, y, " ")
+    printf "%.0f", 100 * (y[4]-x[4]) / hz / (d / 1e6) }'
+}
 foreign_pct() {  # foreign_pct "<snap before>" "<snap after>" -> % of all cores used by others
   awk -v a="$1" -v b="$2" 'BEGIN{ split(a, x, " "); split(b, y, " ")
     other = (y[1]-x[1]) - (y[3]-x[3]) - (y[4]-x[4]) - (y[5]-x[5]); if (other < 0) other = 0
@@ -183,127 +213,12 @@ foreign_pct() {  # foreign_pct "<snap before>" "<snap after>" -> % of all cores 
 }
 
 # ---------------------------------------------------------------- configs
-write_configs() {
-  mkdir -p "$WORK"/{backend,nginx,haproxy,weft,weftrouter,weftpolicy,weftobs,weftobslog,otlp}
-  # backend: nginx, 1 worker, fixed 19-byte body, no logging, unlimited keep-alive
-  cat >"$WORK/backend/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/backend/nginx.pid;
-error_log $WORK/backend/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 75s;
-  client_body_temp_path $WORK/backend/tmp;
-  server {
-    listen 127.0.0.1:$PORT_BACKEND backlog=4096;
-    location = /nginx_status { stub_status; }
-    location / { default_type text/plain; return 200 "hello from backend\n"; }
-  }
-}
-EOF
-  # nginx as a reverse proxy: 1 worker, keep-alive pool to the backend
-  cat >"$WORK/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 75s;
-  client_body_temp_path $WORK/nginx/tmp-body;
-  proxy_temp_path $WORK/nginx/tmp-proxy;
-  upstream backend {
-    server 127.0.0.1:$PORT_BACKEND;
-    keepalive 128;
-    keepalive_requests 1000000;
-  }
-  server {
-    listen 127.0.0.1:$PORT_NGINX backlog=4096;
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-EOF
-  # HAProxy: master-worker mode (as the Debian unit runs it), 1 thread,
-  # HTTP mode with keep-alive on both sides (the default)
-  cat >"$WORK/haproxy/haproxy.cfg" <<EOF
-global
-  nbthread 1
-  maxconn 4096
-defaults
-  mode http
-  option http-keep-alive
-  timeout connect 5s
-  timeout client 75s
-  timeout server 75s
-  timeout http-keep-alive 75s
-frontend fe
-  bind 127.0.0.1:$PORT_HAPROXY
-  default_backend be
-backend be
-  server backend 127.0.0.1:$PORT_BACKEND
-EOF
-  # weft: its config alone in its own directory (weft watches the directory)
-  cat >"$WORK/weft/weft.yaml" <<EOF
-admin:
-  address: 127.0.0.1:$PORT_WEFT_ADMIN
-workers: 1
-listeners:
-  - name: inbound
-    address: 127.0.0.1:$PORT_WEFT
-    upstream: backend
-upstreams:
-  - name: backend
-    endpoints: [127.0.0.1:$PORT_BACKEND]
-EOF
-  # the same with the router plugin and one rule: what routing costs
-  cat >"$WORK/weftrouter/weft.yaml" <<EOF
-admin:
-  address: 127.0.0.1:$PORT_WEFTROUTER_ADMIN
-workers: 1
-plugin_dirs: [$BUILD_DIR/plugins]
-listeners:
-  - name: inbound
-    address: 127.0.0.1:$PORT_WEFTROUTER
-    plugins: [router]
-upstreams:
-  - name: backend
-    endpoints: [127.0.0.1:$PORT_BACKEND]
----
-apiVersion: networking.istio.io/v1beta1
-kind: VirtualService
-metadata: {name: backend}
-spec:
-  hosts: ["*"]
-  http:
-    - route: [{destination: {host: backend}}]
-EOF
-  # the same with the ratelimit and acl plugins, 3 limits and 3 ACL rules:
-  # what evaluating them costs. The rates are so high that nothing is
-  # refused and the foo-only limit never matches; every benchmark request
-  # (GET / from 127.0.0.1) passes the DENY policy and is allowed by the
-  # loopback-get rule, so every request gets 200.
-  cat >"$WORK/weftpolicy/weft.yaml" <<EOF
-admin:
-  address: 127.0.0.1:$PORT_WEFTPOLICY_ADMIN
-workers: 1
-plugin_dirs: [$BUILD_DIR/plugins]
-listeners:
-  - name: inbound
-    address: 127.0.0.1:$PORT_WEFTPOLICY
-    upstream: backend
-    plugins: [ratelimit, acl]
-upstreams:
-  - name: backend
-    endpoints: [127.0.0.1:$PORT_BACKEND]
+# the ratelimit and acl settings of weftpolicy, weftfull and weftall: the
+# rates are so high that nothing is refused and the foo-only limit never
+# matches; every benchmark request (GET / from 127.0.0.1) passes the DENY
+# policy and is allowed by the loopback-get rule, so every request gets 200
+policy_settings() {
+  cat <<EOF
 ratelimit:
   limits:
     - name: per-source
@@ -330,6 +245,204 @@ acl:
         - name: other
           from: [{source: {ipBlocks: [10.0.0.0/8]}}]
 EOF
+}
+
+# the router rules of weftfull and weftall: a few rules, and only the last,
+# the catch-all, matches the benchmark's GET /; the others are tried first
+full_routes() {
+  cat <<EOF
+---
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: backend}
+spec:
+  hosts: ["*"]
+  http:
+    - name: api
+      match: [{uri: {prefix: /api/}}]
+      route: [{destination: {host: canary}}]
+    - name: canary-header
+      match: [{headers: {x-canary: {exact: "1"}}}]
+      route: [{destination: {host: canary}}]
+    - name: health
+      match: [{uri: {exact: /healthz}, method: {exact: GET}}]
+      route: [{destination: {host: canary}}]
+    - name: default
+      route: [{destination: {host: backend}}]
+EOF
+}
+
+# weftfull: the full chain of issue 7 in one listener; weftall: every plugin
+# in plugins/ plus the workload's tls: certificates and a PERMISSIVE listener
+# (plaintext is still served), for its idle memory
+write_full_configs() {
+  local t port admin plugins extra
+  for t in weftfull weftall; do
+    port=$PORT_WEFTFULL admin=$PORT_WEFTFULL_ADMIN plugins="router, acl, ratelimit, metrics, tracing" extra=""
+    if [[ $t == weftall ]]; then
+      port=$PORT_WEFTALL admin=$PORT_WEFTALL_ADMIN plugins=$(IFS=,; sed 's/,/, /g' <<<"${ALL_PLUGINS[*]}")
+      extra=$(printf 'tls:\n  cert: %s\n  key: %s\n  bundle: %s\naccesslog: {path: %s}' \
+        "$WORK/weftall/certs/bench.pem" "$WORK/weftall/certs/bench-key.pem" \
+        "$WORK/weftall/certs/ca.pem" "$WORK/weftall/access.log")
+    fi
+    {
+      cat <<EOF
+admin:
+  address: 127.0.0.1:$admin
+workers: $WORKERS
+plugin_dirs: [$BUILD_DIR/plugins]
+node: {workload: bench-v1, namespace: bench, service: bench, labels: {app: bench, version: v1}}
+listeners:
+  - name: inbound
+    address: 127.0.0.1:$port
+    plugins: [$plugins]
+EOF
+      [[ $t == weftall ]] && echo "    tls: {mode: PERMISSIVE}"
+      cat <<EOF
+upstreams:
+  - name: backend
+    endpoints: [127.0.0.1:$PORT_BACKEND]
+  - name: canary
+    endpoints: [127.0.0.1:$PORT_BACKEND]
+tracing:
+  sampling: $OBS_SAMPLING
+  endpoint: http://127.0.0.1:$PORT_OTLP/v1/traces
+$(policy_settings)
+$extra
+$(full_routes)
+EOF
+    } >"$WORK/$t/weft.yaml"
+  done
+}
+
+# weftall's certificates: a mesh CA and one workload certificate, from weftctl
+make_weftall_certs() {
+  local ctl=$BUILD_DIR/ctl/weftctl d=$WORK/weftall/certs
+  mkdir -p "$d"
+  "$ctl" cert ca --trust-domain cluster.local --out-dir "$d" >/dev/null
+  "$ctl" cert issue --namespace bench --service-account bench --ca "$d/ca.pem" --ca-key "$d/ca-key.pem" --out-dir "$d" >/dev/null
+}
+
+write_configs() {
+  mkdir -p "$WORK"/{backend,nginx,haproxy,weft,weftrouter,weftpolicy,weftobs,weftobslog,weftfull,weftall,otlp}
+  # backend: nginx, $BACKEND_WORKERS worker(s), fixed 19-byte body, no logging, unlimited keep-alive
+  cat >"$WORK/backend/nginx.conf" <<EOF
+worker_processes $BACKEND_WORKERS;
+daemon off;
+pid $WORK/backend/nginx.pid;
+error_log $WORK/backend/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+  client_body_temp_path $WORK/backend/tmp;
+  server {
+    listen 127.0.0.1:$PORT_BACKEND backlog=4096;
+    location = /nginx_status { stub_status; }
+    location / { default_type text/plain; return 200 "hello from backend\n"; }
+  }
+}
+EOF
+  # nginx as a reverse proxy: $WORKERS worker(s), keep-alive pool to the backend
+  cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes $WORKERS;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+  client_body_temp_path $WORK/nginx/tmp-body;
+  proxy_temp_path $WORK/nginx/tmp-proxy;
+  upstream backend {
+    server 127.0.0.1:$PORT_BACKEND;
+    keepalive 128;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:$PORT_NGINX backlog=4096;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+EOF
+  # HAProxy: master-worker mode (as the Debian unit runs it), $WORKERS thread(s),
+  # HTTP mode with keep-alive on both sides (the default)
+  cat >"$WORK/haproxy/haproxy.cfg" <<EOF
+global
+  nbthread $WORKERS
+  maxconn 4096
+defaults
+  mode http
+  option http-keep-alive
+  timeout connect 5s
+  timeout client 75s
+  timeout server 75s
+  timeout http-keep-alive 75s
+frontend fe
+  bind 127.0.0.1:$PORT_HAPROXY
+  default_backend be
+backend be
+  server backend 127.0.0.1:$PORT_BACKEND
+EOF
+  # weft: its config alone in its own directory (weft watches the directory)
+  cat >"$WORK/weft/weft.yaml" <<EOF
+admin:
+  address: 127.0.0.1:$PORT_WEFT_ADMIN
+workers: $WORKERS
+listeners:
+  - name: inbound
+    address: 127.0.0.1:$PORT_WEFT
+    upstream: backend
+upstreams:
+  - name: backend
+    endpoints: [127.0.0.1:$PORT_BACKEND]
+EOF
+  # the same with the router plugin and one rule: what routing costs
+  cat >"$WORK/weftrouter/weft.yaml" <<EOF
+admin:
+  address: 127.0.0.1:$PORT_WEFTROUTER_ADMIN
+workers: $WORKERS
+plugin_dirs: [$BUILD_DIR/plugins]
+listeners:
+  - name: inbound
+    address: 127.0.0.1:$PORT_WEFTROUTER
+    plugins: [router]
+upstreams:
+  - name: backend
+    endpoints: [127.0.0.1:$PORT_BACKEND]
+---
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: backend}
+spec:
+  hosts: ["*"]
+  http:
+    - route: [{destination: {host: backend}}]
+EOF
+  # the same with the ratelimit and acl plugins, 3 limits and 3 ACL rules
+  # (policy_settings): what evaluating them costs
+  cat >"$WORK/weftpolicy/weft.yaml" <<EOF
+admin:
+  address: 127.0.0.1:$PORT_WEFTPOLICY_ADMIN
+workers: $WORKERS
+plugin_dirs: [$BUILD_DIR/plugins]
+listeners:
+  - name: inbound
+    address: 127.0.0.1:$PORT_WEFTPOLICY
+    upstream: backend
+    plugins: [ratelimit, acl]
+upstreams:
+  - name: backend
+    endpoints: [127.0.0.1:$PORT_BACKEND]
+$(policy_settings)
+EOF
   # weft with the observability plugins: Istio metrics, and tracing at
   # $OBS_SAMPLING% exporting OTLP/HTTP to a local sink; weftobslog adds the
   # JSON access log, written to a file
@@ -343,7 +456,7 @@ EOF
     cat >"$WORK/$obs/weft.yaml" <<EOF
 admin:
   address: 127.0.0.1:$admin
-workers: 1
+workers: $WORKERS
 plugin_dirs: [$BUILD_DIR/plugins]
 node: {workload: bench-v1, namespace: bench, service: bench, labels: {app: bench, version: v1}}
 listeners:
@@ -360,6 +473,7 @@ tracing:
 $extra
 EOF
   done
+  write_full_configs
 }
 
 # a collector stand-in: answers every export with 200 and counts the bytes
@@ -411,6 +525,20 @@ start_target() {  # name -> START_PID, TARGET_PORT
       code=$(curl -s -o "$WORK/weftpolicy/check.body" -w '%{http_code}' --max-time 2 "http://127.0.0.1:$PORT_WEFTPOLICY/" || true)
       [[ $code == 200 ]] ||
         die "weft with the policy plugins answers ${code:-nothing}, not 200, to GET /: $(cat "$WORK/weftpolicy/check.body" 2>/dev/null); log: $(cat "$WORK/weftpolicy/out.log")" ;;
+    weftfull|weftall)
+      local port=$PORT_WEFTFULL admin=$PORT_WEFTFULL_ADMIN code
+      [[ $1 == weftall ]] && port=$PORT_WEFTALL admin=$PORT_WEFTALL_ADMIN
+      start "$WORK/$1/out.log" "$WEFT_BIN" --config "$WORK/$1/weft.yaml" --log-level warning
+      TARGET_PORT=$port
+      wait_http_200 "http://127.0.0.1:$admin/ready" "$START_PID" ||
+        die "$1 did not become ready; log: $(cat "$WORK/$1/out.log")"
+      # the benchmark path must be proxied (not a cheap 403, 404 or 429), and
+      # the chain must be live: the acl refuses /admin
+      code=$(curl -s -o "$WORK/$1/check.body" -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port/" || true)
+      [[ $code == 200 ]] ||
+        die "$1 answers ${code:-nothing}, not 200, to GET /: $(cat "$WORK/$1/check.body" 2>/dev/null); log: $(cat "$WORK/$1/out.log")"
+      code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port/admin" || true)
+      [[ $code == 403 ]] || die "$1 answers ${code:-nothing}, not the acl's 403, to GET /admin: is the chain loaded?" ;;
     weftobs|weftobslog)
       local port=$PORT_WEFTOBS admin=$PORT_WEFTOBS_ADMIN
       [[ $1 == weftobslog ]] && port=$PORT_WEFTOBSLOG admin=$PORT_WEFTOBSLOG_ADMIN
@@ -432,10 +560,13 @@ backend_accepts() {
   curl -s --max-time 2 "http://127.0.0.1:$PORT_BACKEND/nginx_status" | awk 'NR==3{print $1}'
 }
 
-# run_wrk <conns> <port> <seconds> -> sets W_* from the report.lua line
+# run_wrk <conns> <port> <seconds> -> sets W_* from the report.lua line;
+# wrk uses WRK_THREADS threads (1 unless WORKERS=2), at most one per connection
 run_wrk() {
   local out line kv
-  out=$(wrk -t1 -c"$1" -d"$3"s --latency -s "$BENCH_DIR/report.lua" "http://127.0.0.1:$2/" 2>&1) ||
+  local threads=$WRK_THREADS
+  (( threads > $1 )) && threads=$1   # wrk needs at least one connection per thread
+  out=$(wrk -t"$threads" -c"$1" -d"$3"s --latency -s "$BENCH_DIR/report.lua" "http://127.0.0.1:$2/" 2>&1) ||
     die "wrk failed: $out"
   printf '%s\n' "$out" >>"$WORK/wrk.log"
   line=$(grep '^BENCH ' <<<"$out") || die "no BENCH line in wrk output: $out"
@@ -464,6 +595,13 @@ measure_one() {
     add "$t" nprocs "$(nprocs "$pid")"
     add "$t" threads "$(awk '/^Threads:/{print $2}' "/proc/$pid/status")"
   fi
+  if [[ $t == weftall ]]; then
+    # idle memory only: every plugin loaded, nothing measured under load
+    is_alive "$pid" || die "$t died while idle; log: $(cat "$WORK/$t/out.log")"
+    stop_pid "$pid"
+    log "run $run $t: idle VmRSS $rss kB, RssAnon $anon kB, PSS $pss kB"
+    return 0
+  fi
 
   # throughput at 64 connections; CPU of all the target's processes over it
   run_wrk 64 "$port" "$WARMUP" >/dev/null
@@ -471,15 +609,16 @@ measure_one() {
   run_wrk 64 "$port" "$DURATION"
   cpu1=$(cpu_ticks "$pid"); s1=$(snap "$pid"); acc1=$(backend_accepts)
   add "$t" foreign64 "$(foreign_pct "$s0" "$s1")"
+  add "$t" backend_cpu64 "$(backend_pct "$s0" "$s1" "$W_duration_us")"
   local rps cpu_us upc
   rps=$(awk -v r="$W_requests" -v d="$W_duration_us" 'BEGIN{printf "%.0f", r / (d / 1e6)}')
   cpu_us=$(awk -v c=$((cpu1 - cpu0)) -v hz="$HZ" -v r="$W_requests" 'BEGIN{printf "%.3f", c * 1e6 / hz / r}')
   upc=$((acc1 - acc0))
-  # wrk's "status" errors are responses >= 400: for the policy target that
-  # means the acl or ratelimit plugin refused requests, and the CPU figure
-  # would measure refusals, not proxied requests
-  [[ $t == weftpolicy && $W_status != 0 ]] &&
-    die "weftpolicy: $W_status of $W_requests requests got a 4xx/5xx status at 64 connections; see $WORK/wrk.log"
+  # wrk's "status" errors are responses >= 400: for the policy and full
+  # chain targets that means the acl or ratelimit plugin refused requests,
+  # and the CPU figure would measure refusals, not proxied requests
+  [[ $t =~ ^(weftpolicy|weftfull)$ && $W_status != 0 ]] &&
+    die "$t: $W_status of $W_requests requests got a 4xx/5xx status at 64 connections; see $WORK/wrk.log"
   add "$t" rps "$rps"; add "$t" cpu_us "$cpu_us"; add "$t" errors64 "$W_errors"; add "$t" upconns "$upc"
   errs64=$W_errors
 
@@ -488,8 +627,8 @@ measure_one() {
   run_wrk 1 "$port" "$DURATION"
   cpu1=$(cpu_ticks "$pid"); s1=$(snap "$pid")
   add "$t" foreign1 "$(foreign_pct "$s0" "$s1")"
-  [[ $t == weftpolicy && $W_status != 0 ]] &&
-    die "weftpolicy: $W_status of $W_requests requests got a 4xx/5xx status at 1 connection; see $WORK/wrk.log"
+  [[ $t =~ ^(weftpolicy|weftfull)$ && $W_status != 0 ]] &&
+    die "$t: $W_status of $W_requests requests got a 4xx/5xx status at 1 connection; see $WORK/wrk.log"
   add "$t" p50 "$W_p50_us"; add "$t" p99 "$W_p99_us"; add "$t" errors1 "$W_errors"
   add "$t" cpu_us_c1 "$(awk -v c=$((cpu1 - cpu0)) -v hz="$HZ" -v r="$W_requests" 'BEGIN{printf "%.3f", c * 1e6 / hz / r}')"
 
@@ -500,7 +639,7 @@ measure_one() {
     is_alive "$pid" || die "$t died during the run; log: $(cat "$WORK/$t/out.log")"
     stop_pid "$pid"
   fi
-  log "run $run $t: $rps req/s @64, cpu $cpu_us us/req, backend conns opened $upc; p50 $W_p50_us us, p99 $W_p99_us us @1; wrk errors $errs64 + $W_errors; other load ${R[$t:foreign64]##* }% / ${R[$t:foreign1]##* }%"
+  log "run $run $t: $rps req/s @64, cpu $cpu_us us/req, backend conns opened $upc, backend busy ${R[$t:backend_cpu64]##* }% of a core; p50 $W_p50_us us, p99 $W_p99_us us @1; wrk errors $errs64 + $W_errors; other load ${R[$t:foreign64]##* }% / ${R[$t:foreign1]##* }%"
 }
 
 # ---------------------------------------------------------------- main
@@ -518,14 +657,16 @@ main() {
   if [[ -n $TARGETS ]]; then
     read -r -a TARGET_LIST <<<"$TARGETS"
     for t in "${TARGET_LIST[@]}"; do
-      [[ $t =~ ^(weft|nginx|haproxy|weftrouter|weftpolicy|weftobs|weftobslog|backend)$ ]] ||
-        die "unknown target '$t' in TARGETS (weft nginx haproxy weftrouter weftpolicy weftobs weftobslog backend)"
+      [[ $t =~ ^(weft|nginx|haproxy|weftrouter|weftpolicy|weftobs|weftobslog|weftfull|weftall|backend)$ ]] ||
+        die "unknown target '$t' in TARGETS (weft nginx haproxy weftrouter weftpolicy weftobs weftobslog weftfull weftall backend)"
     done
   else
     TARGET_LIST=(weft nginx haproxy)
     ((ROUTER)) && TARGET_LIST+=(weftrouter)
     ((POLICY)) && TARGET_LIST+=(weftpolicy)
     ((OBS)) && TARGET_LIST+=(weftobs weftobslog)
+    ((FULL)) && TARGET_LIST+=(weftfull)
+    ((ALLPLUGINS)) && TARGET_LIST+=(weftall)
     ((BASELINE)) && TARGET_LIST+=(backend)
   fi
   local ninja_targets=(core/weft)
@@ -533,24 +674,35 @@ main() {
   has weftpolicy && ninja_targets+=(plugins/ratelimit/ratelimit.so plugins/acl/acl.so)
   { has weftobs || has weftobslog; } &&
     ninja_targets+=(plugins/metrics/metrics.so plugins/tracing/tracing.so plugins/accesslog/accesslog.so)
+  has weftfull &&
+    ninja_targets+=(plugins/router/router.so plugins/acl/acl.so plugins/ratelimit/ratelimit.so
+                    plugins/metrics/metrics.so plugins/tracing/tracing.so)
+  # weftall: every plugin, and weftctl for its certificates
+  local pl
+  if has weftall; then
+    ninja_targets+=(ctl/weftctl)
+    for pl in "${ALL_PLUGINS[@]}"; do ninja_targets+=("plugins/$pl/$pl.so"); done
+  fi
   ninja -C "$BUILD_DIR" "${ninja_targets[@]}" >/dev/null
   WEFT_BIN=$BUILD_DIR/core/weft
 
   for p in "$PORT_BACKEND" "$PORT_NGINX" "$PORT_HAPROXY" "$PORT_WEFT" "$PORT_WEFT_ADMIN" \
            "$PORT_WEFTROUTER" "$PORT_WEFTROUTER_ADMIN" "$PORT_WEFTPOLICY" "$PORT_WEFTPOLICY_ADMIN" \
-           "$PORT_WEFTOBS" "$PORT_WEFTOBS_ADMIN" "$PORT_WEFTOBSLOG" "$PORT_WEFTOBSLOG_ADMIN" "$PORT_OTLP"; do
+           "$PORT_WEFTOBS" "$PORT_WEFTOBS_ADMIN" "$PORT_WEFTOBSLOG" "$PORT_WEFTOBSLOG_ADMIN" "$PORT_OTLP" \
+           "$PORT_WEFTFULL" "$PORT_WEFTFULL_ADMIN" "$PORT_WEFTALL" "$PORT_WEFTALL_ADMIN"; do
     port_free "$p" || die "port $p is in use; set PORT_BASE to another base"
   done
 
   WORK=$(mktemp -d /tmp/weft-bench.XXXXXX)
   write_configs
+  if has weftall; then make_weftall_certs; fi
   local load_before; load_before=$(cut -d' ' -f1-3 /proc/loadavg)
   local t0=$SECONDS
 
   start "$WORK/backend/out.log" nginx -p "$WORK/backend" -e "$WORK/backend/error.log" -c "$WORK/backend/nginx.conf"
   BACKEND_PID=$START_PID
   wait_http_200 "http://127.0.0.1:$PORT_BACKEND/" "$BACKEND_PID" || die "backend did not start: $(cat "$WORK/backend/out.log")"
-  if has weftobs || has weftobslog; then start_otlp_sink; fi
+  if has weftobs || has weftobslog || has weftfull || has weftall; then start_otlp_sink; fi
 
   local targets=("${TARGET_LIST[@]}") order run i n
   n=${#targets[@]}
@@ -580,86 +732,247 @@ paired_ratio() {
   median "$ratios"
 }
 
-fmt_mib() { awk -v k="$1" 'BEGIN{printf "%.2f", k / 1024}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b == 0) print "n/a"; else printf "%.2fx", a / b }'; }
+fmt_mib() { awk -v k="$1" 'BEGIN{ if (k == "nan") print "–"; else printf "%.2f", k / 1024 }'; }
+fmt_mb() { awk -v k="$1" 'BEGIN{ if (k == "nan") print "–"; else printf "%.2f", k * 1024 / 1e6 }'; }  # /proc kB -> MB (10^6 bytes)
+fmt2() { awk -v x="$1" 'BEGIN{ if (x == "nan") print "–"; else printf "%.2f", x }'; }
+fmt0() { awk -v x="$1" 'BEGIN{ if (x == "nan") print "–"; else printf "%.0f", x }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "nan" || b == "nan" || b == 0) print "n/a"; else printf "%.2fx", a / b }'; }
+rdiv() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "nan" || b == "nan" || b == 0) print "nan"; else printf "%.2f", a / b }'; }
 sumv() { tr ' ' '\n' <<<"$1" | awk '{s+=$1} END{print s+0}'; }
 
+# paired_diff <target> <base> <metric>: the median over runs of target -
+# base (the added latency of a proxy over the backend direct)
+paired_diff() {
+  local a b i d=""
+  read -r -a a <<<"${R[$1:$3]:-}"
+  read -r -a b <<<"${R[$2:$3]:-}"
+  for ((i = 0; i < ${#a[@]} && i < ${#b[@]}; i++)); do d="$d $(awk -v x="${a[i]}" -v y="${b[i]}" 'BEGIN{print x - y}')"; done
+  median "$d"
+}
+# per_run_ratios <target> <base> <metric>: each run's target/base, in run order
+per_run_ratios() {
+  local a b i out=""
+  read -r -a a <<<"${R[$1:$3]:-}"
+  read -r -a b <<<"${R[$2:$3]:-}"
+  for ((i = 0; i < ${#a[@]} && i < ${#b[@]}; i++)); do out="$out $(rdiv "${a[i]}" "${b[i]}")"; done
+  echo "${out# }"
+}
+
+# results_path <suffix>: the markdown file a bench part writes: $DETAIL_FILE
+# when bench/all.sh set it, else bench/results/<date>-<time><suffix>.md
+results_path() {
+  if [[ -n $DETAIL_FILE ]]; then echo "$DETAIL_FILE"; return 0; fi
+  mkdir -p "$BENCH_DIR/results"
+  echo "$BENCH_DIR/results/$(date +%Y-%m-%d-%H%M%S)$1.md"
+}
+
+# summary_row <target> <weft> <nginx> <haproxy> <ratio> <goal> <verdict>:
+# one row of bench/all.sh's summary table, appended to $SUMMARY_FILE when
+# bench/all.sh set it; "–" for a cell that does not apply
+summary_row() {
+  [[ -n $SUMMARY_FILE ]] || return 0
+  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$@" >>"$SUMMARY_FILE"
+}
+
+# verdict_le <value> <limit>, verdict_ge <value> <floor>: "met", or how far
+# off in % of the limit
+verdict_le() {
+  awk -v x="$1" -v g="$2" 'BEGIN{ if (x == "nan") print "no data"; else if (x + 0 <= g + 0) print "met";
+    else printf "MISSED by %.0f%%\n", (x / g - 1) * 100 }'
+}
+verdict_ge() {
+  awk -v x="$1" -v g="$2" 'BEGIN{ if (x == "nan") print "no data"; else if (x + 0 >= g + 0) print "met";
+    else printf "MISSED by %.0f%%\n", (1 - x / g) * 100 }'
+}
+
+# cell <target> <formatted value>: the value, or "–" when <target> was not measured
+cell() { if has "$1"; then echo "$2"; else echo "–"; fi; }
+
+# issue7_rows: the issue-7 targets this run has the numbers for, one
+# summary row each ("<section>. <what>" first); uses report's M
+issue7_rows() {
+  local r w n h t m key lbl lim
+  irow() { printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$@"; }
+  if ((WORKERS == 1)) && has weft && has nginx; then
+    r=$(rdiv "${M[weft:cpu_us]}" "${M[nginx:cpu_us]}")
+    irow "1. CPU µs/req @64 conns, weft plain proxy" "$(fmt2 "${M[weft:cpu_us]}")" "$(fmt2 "${M[nginx:cpu_us]}")" \
+      "$(cell haproxy "$(fmt2 "${M[haproxy:cpu_us]}")")" "${r}x nginx" "≤ 0.85x nginx" "$(verdict_le "$r" 0.85)"
+  fi
+  if ((WORKERS == 1)) && has weftfull && has nginx; then
+    r=$(rdiv "${M[weftfull:cpu_us]}" "${M[nginx:cpu_us]}")
+    irow "1. CPU µs/req @64 conns, weft full chain vs nginx" "$(fmt2 "${M[weftfull:cpu_us]}")" "$(fmt2 "${M[nginx:cpu_us]}")" \
+      "$(cell haproxy "$(fmt2 "${M[haproxy:cpu_us]}")")" "${r}x nginx" "≤ 1.0x nginx" "$(verdict_le "$r" 1.0)"
+  fi
+  if ((WORKERS == 1)) && has weftfull && has haproxy; then
+    r=$(rdiv "${M[weftfull:cpu_us]}" "${M[haproxy:cpu_us]}")
+    irow "1. CPU µs/req @64 conns, weft full chain vs HAProxy" "$(fmt2 "${M[weftfull:cpu_us]}")" \
+      "$(cell nginx "$(fmt2 "${M[nginx:cpu_us]}")")" "$(fmt2 "${M[haproxy:cpu_us]}")" "${r}x HAProxy" "≤ 0.9x HAProxy" "$(verdict_le "$r" 0.9)"
+  fi
+  if has weft && has nginx; then
+    r=$(rdiv "${M[weft:rps]}" "${M[nginx:rps]}")
+    local what="2. req/s @64 conns, $WORKERS worker(s), wrk -t$WRK_THREADS" goal="report" v="–"
+    ((WORKERS == 2)) && goal="≥ 1.0x nginx" v=$(verdict_ge "$r" 1.0)
+    irow "$what" "$(fmt0 "${M[weft:rps]}")" "$(fmt0 "${M[nginx:rps]}")" "$(cell haproxy "$(fmt0 "${M[haproxy:rps]}")")" "${r}x nginx" "$goal" "$v"
+    if ((WORKERS != 1)); then
+      r=$(rdiv "${M[weft:cpu_us]}" "${M[nginx:cpu_us]}")
+      irow "2. CPU µs/req @64 conns, $WORKERS worker(s)" "$(fmt2 "${M[weft:cpu_us]}")" "$(fmt2 "${M[nginx:cpu_us]}")" \
+        "$(cell haproxy "$(fmt2 "${M[haproxy:cpu_us]}")")" "${r}x nginx" "report" "–"
+    fi
+  fi
+  if ((WORKERS == 1)) && has backend && has nginx; then
+    local p lbl
+    for t in weft weftfull; do
+      has "$t" || continue
+      lbl="weft plain proxy"; [[ $t == weftfull ]] && lbl="weft full chain"
+      for p in p50 p99; do
+        w=$(paired_diff "$t" backend "$p"); n=$(paired_diff nginx backend "$p"); h=nan
+        has haproxy && h=$(paired_diff haproxy backend "$p")
+        r=$(rdiv "$w" "$n")
+        irow "3. added $p @1 conn over backend direct (µs), $lbl" "$(fmt0 "$w")" "$(fmt0 "$n")" "$(cell haproxy "$(fmt0 "$h")")" \
+          "$(awk -v r="$r" 'BEGIN{ if (r == "nan") print "n/a"; else print r "x nginx" }')" "≤ nginx's" \
+          "$(awk -v w="$w" -v n="$n" 'BEGIN{ if (w == "nan" || n == "nan") print "no data"; else if (w <= n) print "met"; else printf "MISSED by %.0f µs\n", w - n }')"
+      done
+    done
+  fi
+  if has weftall; then
+    local kb
+    for m in rss_idle:"VmRSS":10 anon_idle:"RssAnon":3; do
+      IFS=: read -r key lbl lim <<<"$m"
+      kb=${M[weftall:$key]}
+      w=$(awk -v k="$kb" 'BEGIN{ if (k == "nan") print "nan"; else printf "%.2f", k * 1024 / 1e6 }')
+      irow "5. idle $lbl (MB), weft with every plugin + tls:" "$w" "$(cell nginx "$(fmt_mb "${M[nginx:$key]}")")" \
+        "$(cell haproxy "$(fmt_mb "${M[haproxy:$key]}")")" "$(has nginx && echo "$(rdiv "$kb" "${M[nginx:$key]}")x nginx" || echo –)" \
+        "≤ $lim MB" "$(verdict_le "$w" "$lim")"
+    done
+  fi
+}
+
+# one row of the main table: <target> <label>
+target_row() {
+  local t=$1 desc np
+  np=$(median "${R[$t:nprocs]:-}")
+  if [[ $t == backend ]]; then
+    echo "| *backend direct, no proxy* | – | ${M[backend:rps]} | ${M[backend:p50]} | ${M[backend:p99]} | – | – | – | – | – | – | – | $(( $(sumv "${R[backend:errors64]:-}") + $(sumv "${R[backend:errors1]:-}") )) | ${M[backend:backend_cpu64]} |"
+    return 0
+  fi
+  desc="1 ($(median "${R[$t:threads]:-}") threads)"
+  [[ $t == nginx || $t == haproxy ]] && desc="$np (master+workers, summed)"
+  echo "| $2 | $desc | ${M[$t:rps]} | ${M[$t:p50]} | ${M[$t:p99]} | ${M[$t:cpu_us]} | ${M[$t:cpu_us_c1]} | $(fmt_mib "${M[$t:rss_idle]}") | $(fmt_mib "${M[$t:anon_idle]}") | $(fmt_mib "${M[$t:pss_idle]}") | $(fmt_mib "${M[$t:rss_load]}") | $(fmt_mib "${M[$t:anon_load]}") | $(( $(sumv "${R[$t:errors64]:-}") + $(sumv "${R[$t:errors1]:-}") )) | ${M[$t:backend_cpu64]} |"
+}
+
 report() {
-  local load_before=$1 load_after=$2 elapsed=$3 out t
+  local load_before=$1 load_after=$2 elapsed=$3 out t m
   local commit dirty=""
   commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-  [[ -n $(git -C "$REPO" status --porcelain -- core include meson.build 2>/dev/null) ]] && dirty=" (working tree with uncommitted changes under core/ or include/)"
+  [[ -n $(git -C "$REPO" status --porcelain -- core include plugins meson.build 2>/dev/null) ]] && dirty=" (working tree with uncommitted changes under core/, include/ or plugins/)"
   local cpu_model; cpu_model=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
-  local stamp; stamp=$(date +%Y-%m-%d-%H%M%S)
-  out="$BENCH_DIR/results/$stamp.md"
-  mkdir -p "$BENCH_DIR/results"
+  local suffix=""
+  ((WORKERS != 1)) && suffix="-workers$WORKERS"
+  out=$(results_path "$suffix")
 
   declare -A M
-  for t in weft nginx haproxy backend weftrouter weftpolicy weftobs weftobslog; do
-    for m in rps p50 p99 cpu_us cpu_us_c1 rss_idle anon_idle pss_idle rss_load anon_load upconns; do
+  for t in weft nginx haproxy backend weftrouter weftpolicy weftobs weftobslog weftfull weftall; do
+    for m in rps p50 p99 cpu_us cpu_us_c1 rss_idle anon_idle pss_idle rss_load anon_load upconns backend_cpu64; do
       M[$t:$m]=$(median "${R[$t:$m]:-}")
     done
   done
+  local rows; rows=$(issue7_rows)
+  if [[ -n $SUMMARY_FILE && -n $rows ]]; then printf '%s\n' "$rows" >>"$SUMMARY_FILE"; fi
 
+  declare -A LABEL=([weft]=weft [nginx]=nginx [haproxy]=haproxy
+    [weftrouter]="weft + router, 1 rule" [weftpolicy]="weft + ratelimit + acl, $POLICY_RULES rules each"
+    [weftobs]="weft + metrics + tracing at $OBS_SAMPLING%" [weftobslog]="weft + metrics + tracing at $OBS_SAMPLING% + access log to a file"
+    [weftfull]="weft full chain: router (4 rules), acl, ratelimit, metrics, tracing at $OBS_SAMPLING%" [backend]=backend)
   {
     echo "# weft benchmark, $(date '+%Y-%m-%d %H:%M %Z')"
     echo
     echo "- machine: $(nproc) cores ($cpu_model), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
     echo "- weft $commit$dirty, built with \`meson setup --buildtype=release\`; $(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | awk '{print "HAProxy " $3}'); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
-    echo "- 1 worker each; backend: nginx, 1 worker, fixed 19-byte 200 response; wrk -t1, ${DURATION} s per measured run after ${WARMUP} s warm-up"
+    echo "- $WORKERS worker(s) each (weft \`workers: $WORKERS\`, nginx \`worker_processes $WORKERS\`, HAProxy \`nbthread $WORKERS\`); backend: nginx, $BACKEND_WORKERS worker(s), fixed 19-byte 200 response; wrk -t$WRK_THREADS (-t1 at 1 connection), ${DURATION} s per measured run after ${WARMUP} s warm-up"
     if [[ -n $TARGETS ]]; then echo "- only these targets were measured (TARGETS): ${TARGET_LIST[*]}"; fi
     echo "- every number is the median of $RUNS runs (each run starts the proxy afresh); load average before/after: $load_before / $load_after; took ${elapsed} s"
     local allf=""
     for t in "${TARGET_LIST[@]}"; do allf="$allf ${R[$t:foreign64]:-} ${R[$t:foreign1]:-}"; done
     echo "- CPU used by processes outside the benchmark during the measured runs, as % of all cores: median $(median "$allf")%, max $(tr ' ' '\n' <<<"$allf" | awk NF | sort -g | tail -1)% (0 on a quiet machine)"
+    if [[ -n $rows ]]; then
+      echo
+      echo "## Issue 7 targets"
+      echo
+      echo "Ratios are of the medians; MB is 10^6 bytes (/proc's kB is 1024 bytes); added latency is the median over runs of (proxy − backend direct), each run's pair measured in the same rotation."
+      echo
+      echo "| # | target | weft | nginx | HAProxy | ratio | goal | verdict |"
+      echo "|---|---|---|---|---|---|---|---|"
+      sed -E 's/^\| ([0-9]+)\. /| \1 | /' <<<"$rows"
+      echo
+      echo "Per-run ratios (run order), to show the spread:"
+      echo
+      if has weft && has nginx; then echo "- CPU µs/req @64, weft / nginx: $(per_run_ratios weft nginx cpu_us)"; fi
+      if has weftfull && has nginx; then echo "- CPU µs/req @64, weft full chain / nginx: $(per_run_ratios weftfull nginx cpu_us)"; fi
+      if has weftfull && has haproxy; then echo "- CPU µs/req @64, weft full chain / HAProxy: $(per_run_ratios weftfull haproxy cpu_us)"; fi
+      if has weft && has nginx; then echo "- req/s @64, weft / nginx: $(per_run_ratios weft nginx rps)"; fi
+    fi
     echo
-    echo "| proxy | processes | req/s @64 conns | p50 @1 conn (µs) | p99 @1 conn (µs) | CPU µs/req @64 | CPU µs/req @1 | RSS idle (MiB) | RssAnon idle (MiB) | PSS idle (MiB) | RSS after load (MiB) | RssAnon after load (MiB) | wrk errors |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-    for t in weft nginx haproxy; do
-      has "$t" || continue
-      local np; np=$(median "${R[$t:nprocs]}")
-      local desc; desc="1 ($(median "${R[$t:threads]}") threads)"
-      [[ $t != weft ]] && desc="$np (master+worker, summed)"
-      echo "| $t | $desc | ${M[$t:rps]} | ${M[$t:p50]} | ${M[$t:p99]} | ${M[$t:cpu_us]} | ${M[$t:cpu_us_c1]} | $(fmt_mib "${M[$t:rss_idle]}") | $(fmt_mib "${M[$t:anon_idle]}") | $(fmt_mib "${M[$t:pss_idle]}") | $(fmt_mib "${M[$t:rss_load]}") | $(fmt_mib "${M[$t:anon_load]}") | $(( $(sumv "${R[$t:errors64]}") + $(sumv "${R[$t:errors1]}") )) |"
+    echo "## All targets"
+    echo
+    echo "| proxy | processes | req/s @64 conns | p50 @1 conn (µs) | p99 @1 conn (µs) | CPU µs/req @64 | CPU µs/req @1 | RSS idle (MiB) | RssAnon idle (MiB) | PSS idle (MiB) | RSS after load (MiB) | RssAnon after load (MiB) | wrk errors | backend CPU @64 (% of a core) |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    for t in weft nginx haproxy weftrouter weftpolicy weftobs weftobslog weftfull backend; do
+      if has "$t"; then target_row "$t" "${LABEL[$t]}"; fi
     done
-    if has weftrouter; then
-      t=weftrouter
-      echo "| weft + router, 1 rule | 1 ($(median "${R[$t:threads]}") threads) | ${M[$t:rps]} | ${M[$t:p50]} | ${M[$t:p99]} | ${M[$t:cpu_us]} | ${M[$t:cpu_us_c1]} | $(fmt_mib "${M[$t:rss_idle]}") | $(fmt_mib "${M[$t:anon_idle]}") | $(fmt_mib "${M[$t:pss_idle]}") | $(fmt_mib "${M[$t:rss_load]}") | $(fmt_mib "${M[$t:anon_load]}") | $(( $(sumv "${R[$t:errors64]}") + $(sumv "${R[$t:errors1]}") )) |"
-    fi
-    if has weftpolicy; then
-      t=weftpolicy
-      echo "| weft + ratelimit + acl, $POLICY_RULES rules each | 1 ($(median "${R[$t:threads]}") threads) | ${M[$t:rps]} | ${M[$t:p50]} | ${M[$t:p99]} | ${M[$t:cpu_us]} | ${M[$t:cpu_us_c1]} | $(fmt_mib "${M[$t:rss_idle]}") | $(fmt_mib "${M[$t:anon_idle]}") | $(fmt_mib "${M[$t:pss_idle]}") | $(fmt_mib "${M[$t:rss_load]}") | $(fmt_mib "${M[$t:anon_load]}") | $(( $(sumv "${R[$t:errors64]}") + $(sumv "${R[$t:errors1]}") )) |"
-    fi
-    if has weftobs; then
-      t=weftobs
-      echo "| weft + metrics + tracing at $OBS_SAMPLING% | 1 ($(median "${R[$t:threads]}") threads) | ${M[$t:rps]} | ${M[$t:p50]} | ${M[$t:p99]} | ${M[$t:cpu_us]} | ${M[$t:cpu_us_c1]} | $(fmt_mib "${M[$t:rss_idle]}") | $(fmt_mib "${M[$t:anon_idle]}") | $(fmt_mib "${M[$t:pss_idle]}") | $(fmt_mib "${M[$t:rss_load]}") | $(fmt_mib "${M[$t:anon_load]}") | $(( $(sumv "${R[$t:errors64]}") + $(sumv "${R[$t:errors1]}") )) |"
-    fi
-    if has weftobslog; then
-      t=weftobslog
-      echo "| weft + metrics + tracing at $OBS_SAMPLING% + access log to a file | 1 ($(median "${R[$t:threads]}") threads) | ${M[$t:rps]} | ${M[$t:p50]} | ${M[$t:p99]} | ${M[$t:cpu_us]} | ${M[$t:cpu_us_c1]} | $(fmt_mib "${M[$t:rss_idle]}") | $(fmt_mib "${M[$t:anon_idle]}") | $(fmt_mib "${M[$t:pss_idle]}") | $(fmt_mib "${M[$t:rss_load]}") | $(fmt_mib "${M[$t:anon_load]}") | $(( $(sumv "${R[$t:errors64]}") + $(sumv "${R[$t:errors1]}") )) |"
-    fi
     if has backend; then
-      echo "| *backend direct, no proxy* | – | ${M[backend:rps]} | ${M[backend:p50]} | ${M[backend:p99]} | – | – | – | – | – | – | – | $(( $(sumv "${R[backend:errors64]}") + $(sumv "${R[backend:errors1]}") )) |"
+      echo
+      echo "The backend CPU column is the backend nginx's utime+stime over the 64-connection run, as % of one core: near 100 × $BACKEND_WORKERS the backend, not the proxy, would be the bottleneck."
     fi
     if has weft && has nginx && has haproxy; then
       echo
       echo "Ratios (weft / other; for req/s higher is better, for everything else lower is better):"
       echo
-      echo "| metric | weft/nginx | weft/haproxy |"
-      echo "|---|---|---|"
+      local hdr="| metric | weft/nginx | weft/haproxy |" sep="|---|---|---|"
+      has weftfull && hdr="$hdr full chain/nginx | full chain/haproxy |" sep="$sep---|---|"
+      echo "$hdr"; echo "$sep"
       for m in rps:req/s p50:p50 p99:p99 cpu_us:"CPU µs/req @64" cpu_us_c1:"CPU µs/req @1" rss_idle:"RSS idle" anon_idle:"RssAnon idle" pss_idle:"PSS idle" rss_load:"RSS after load" anon_load:"RssAnon after load"; do
-        echo "| ${m#*:} | $(ratio "${M[weft:${m%%:*}]}" "${M[nginx:${m%%:*}]}") | $(ratio "${M[weft:${m%%:*}]}" "${M[haproxy:${m%%:*}]}") |"
+        local line="| ${m#*:} | $(ratio "${M[weft:${m%%:*}]}" "${M[nginx:${m%%:*}]}") | $(ratio "${M[weft:${m%%:*}]}" "${M[haproxy:${m%%:*}]}") |"
+        has weftfull && line="$line $(ratio "${M[weftfull:${m%%:*}]}" "${M[nginx:${m%%:*}]}") | $(ratio "${M[weftfull:${m%%:*}]}" "${M[haproxy:${m%%:*}]}") |"
+        echo "$line"
       done
     fi
-    echo
-    echo "Targets (1 MiB = 1024 kB as /proc reports it):"
-    echo
-    if has weft && has nginx; then
-      awk -v w="${M[weft:cpu_us]}" -v n="${M[nginx:cpu_us]}" 'BEGIN{r=w/n; printf "- CPU per request <= 1.0x nginx: %.2fx -> %s\n", r, (r <= 1.0 ? "met" : sprintf("MISSED by %.0f%%", (r - 1) * 100))}'
+    if has backend; then
+      echo
+      echo "Added latency at 1 connection over the backend direct (µs; median over runs of proxy − backend, each pair from the same rotation):"
+      echo
+      echo "| proxy | added p50 | added p99 |"
+      echo "|---|---|---|"
+      for t in weft nginx haproxy weftrouter weftpolicy weftobs weftobslog weftfull; do
+        if has "$t"; then echo "| ${LABEL[$t]} | $(paired_diff "$t" backend p50) | $(paired_diff "$t" backend p99) |"; fi
+      done
     fi
-    if has weft; then
-      awk -v k="${M[weft:rss_idle]}" 'BEGIN{m=k/1024; printf "- idle RSS <= 10 MiB: %.2f MiB -> %s\n", m, (m <= 10 ? "met" : sprintf("MISSED by %.2f MiB", m - 10))}'
-      awk -v k="${M[weft:anon_idle]}" 'BEGIN{m=k/1024; printf "- idle RssAnon <= 3 MiB: %.2f MiB -> %s\n", m, (m <= 3 ? "met" : sprintf("MISSED by %.2f MiB", m - 3))}'
+    if has weftall; then
+      echo
+      echo "## Idle memory with every plugin loaded"
+      echo
+      echo "\`weftall\`: one listener with \`plugins: [$(IFS=,; sed 's/,/, /g' <<<"${ALL_PLUGINS[*]}")]\` and \`tls: {mode: PERMISSIVE}\`, top-level \`tls:\` with a workload certificate from \`weftctl cert issue\` (ECDSA P-256) and its CA, the settings of weftfull plus the access log to a file. Read 1 s after its first answer (no load). MiB = 1024 kB, MB = 10^6 bytes."
+      echo
+      echo "| | VmRSS (MiB) | VmRSS (MB) | RssAnon (MiB) | RssAnon (MB) | PSS (MiB) | per run VmRSS / RssAnon (kB) |"
+      echo "|---|---|---|---|---|---|---|"
+      echo "| weft, every plugin + tls | $(fmt_mib "${M[weftall:rss_idle]}") | $(fmt_mb "${M[weftall:rss_idle]}") | $(fmt_mib "${M[weftall:anon_idle]}") | $(fmt_mb "${M[weftall:anon_idle]}") | $(fmt_mib "${M[weftall:pss_idle]}") | ${R[weftall:rss_idle]:-} / ${R[weftall:anon_idle]:-} |"
+      for t in weft weftfull; do
+        if has "$t"; then echo "| ${LABEL[$t]} | $(fmt_mib "${M[$t:rss_idle]}") | $(fmt_mb "${M[$t:rss_idle]}") | $(fmt_mib "${M[$t:anon_idle]}") | $(fmt_mb "${M[$t:anon_idle]}") | $(fmt_mib "${M[$t:pss_idle]}") | ${R[$t:rss_idle]:-} / ${R[$t:anon_idle]:-} |"; fi
+      done
+      local extra_plugins="" d
+      for d in "$REPO"/plugins/*/; do
+        d=$(basename "$d")
+        [[ $d == common || ! -f $REPO/plugins/$d/meson.build || " ${ALL_PLUGINS[*]} " == *" $d "* ]] || extra_plugins="$extra_plugins $d"
+      done
+      if [[ -n $extra_plugins ]]; then echo; echo "**Not loaded** (in plugins/ but not in run.sh's ALL_PLUGINS):$extra_plugins"; fi
+    fi
+    echo
+    echo "## Other targets"
+    echo
+    echo "(1 MiB = 1024 kB as /proc reports it)"
+    echo
+    if ((WORKERS == 1)) && has weft; then
+      awk -v k="${M[weft:rss_idle]}" 'BEGIN{m=k/1024; printf "- plain weft idle RSS: %.2f MiB\n", m}'
+      awk -v k="${M[weft:anon_idle]}" 'BEGIN{m=k/1024; printf "- plain weft idle RssAnon: %.2f MiB\n", m}'
     fi
     if has weft && has weftrouter; then
       awk -v r="${M[weftrouter:cpu_us]}" -v w="${M[weft:cpu_us]}" 'BEGIN{x=r/w; printf "- router on, 1 rule: CPU per request <= 1.03x plain weft: %.3fx -> %s\n", x, (x <= 1.03 ? "met" : sprintf("MISSED by %.1f%%", (x - 1) * 100))}'
@@ -681,7 +994,7 @@ report() {
     fi
     echo
     echo "Backend connections opened during each measured 64-connection run (keep-alive check: a number far below the request count means the proxy reuses its backend connections; HAProxy's default \`http-reuse safe\` gives each new client connection its own backend connection, hence 65):"
-    for t in weft nginx haproxy weftrouter weftpolicy weftobs weftobslog; do
+    for t in weft nginx haproxy weftrouter weftpolicy weftobs weftobslog weftfull; do
       if has "$t"; then echo "- $t: ${R[$t:upconns]}"; fi
     done
     echo
