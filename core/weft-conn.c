@@ -1309,6 +1309,9 @@ weft_conn_read_client (WeftConn *c)
   n = weft_conn_recv (c->tls, c->h.fd, weft_buf_tail (c->in), weft_buf_space (c->in));
   if (n > 0)
     {
+      /* a short plain read emptied the socket: epoll says when more comes */
+      if (c->tls == NULL && (gsize) n < weft_buf_space (c->in))
+        c->readable = FALSE;
       c->in->end += (gsize) n;
       c->bytes_in += (guint64) n;
       if (c->lingering)
@@ -1355,6 +1358,8 @@ weft_conn_read_up (WeftConn *c)
   n = weft_conn_recv (up->tls, up->h.fd, weft_buf_tail (up->in), weft_buf_space (up->in));
   if (n > 0)
     {
+      if (up->tls == NULL && (gsize) n < weft_buf_space (up->in))
+        up->readable = FALSE;
       up->in->end += (gsize) n;
       c->resp_started = TRUE;
       return TRUE;
@@ -1833,7 +1838,8 @@ weft_conn_update_events (WeftConn *c, gboolean more)
       weft_epoll_source_modify (c->worker->epoll, &c->h, c->tls_want);
       return;
     }
-  if (weft_conn_want_client_read (c))
+  /* a drained socket keeps its interest: no epoll_ctl twice per request */
+  if (weft_conn_want_client_read (c) || (!c->readable && !c->client_eof && !c->closing))
     ev |= EPOLLIN;
   if (!c->writable || more)
     ev |= EPOLLOUT;
@@ -1845,7 +1851,7 @@ weft_conn_update_events (WeftConn *c, gboolean more)
     ev = up->tls_want;
   else if (!up->connected || !up->writable || more)
     ev |= EPOLLOUT;
-  if (weft_conn_want_up_read (c))
+  if (weft_conn_want_up_read (c) || (up->connected && !up->readable && !c->up_eof))
     ev |= EPOLLIN | EPOLLRDHUP;
   weft_epoll_source_modify (c->worker->epoll, &up->h, ev);
 }
