@@ -11,6 +11,7 @@
 #                      IDLE_TIMEOUT=600s (each proxy's keep-alive idle
 #                        timeout here, so no idle connection is closed
 #                        during the measurement)
+#                      SKIP_BUILD=1 (measure the binaries already in BUILD_DIR)
 #                      PORT_BASE=18300 BUILD_DIR=bench/.build-release
 #                      TARGETS="weft nginx haproxy" KEEP_WORK=1
 #                      SUMMARY_FILE (append the target rows), DETAIL_FILE
@@ -29,6 +30,7 @@
 #      one more request on each (all must get 200), then resets them all
 set -euo pipefail
 
+SKIP_BUILD=${SKIP_BUILD:-0}
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-5}
 PORT_BASE=${PORT_BASE:-18300}
@@ -88,6 +90,7 @@ idle_write_configs() {
 # IDLE_FAILED, IDLE_MS
 idle_open() {
   coproc IDLE { exec "$IDLE_BIN" -n "$2" -s "$IDLE_SOURCES" -t 60 127.0.0.1 "$1" 2>>"$WORK/idle-conns.log"; }
+  # shellcheck disable=SC2153
   IDLE_TOOL_PID=$IDLE_PID   # bash unsets IDLE_PID once it reaps the coproc
   STARTED+=("$IDLE_TOOL_PID")
   local line
@@ -277,12 +280,17 @@ idle_main() {
   ((IDLE_MAX_FDS >= 2 * IDLE_CONNS + 1024)) ||
     log "note: RLIMIT_NOFILE is capped at $IDLE_MAX_FDS (the hard limit), less than HAProxy's 2 x $IDLE_CONNS + margin"
   log "building weft and idle-conns (release) in $BUILD_DIR"
-  if [[ ! -f $BUILD_DIR/build.ninja ]]; then
-    meson setup "$BUILD_DIR" "$REPO" --buildtype=release -Dtests=false >/dev/null
+  if ((SKIP_BUILD)); then
+    log "SKIP_BUILD=1: using the binaries already in $BUILD_DIR"
   else
-    meson configure "$BUILD_DIR" -Dbuildtype=release >/dev/null
+    if [[ ! -f $BUILD_DIR/build.ninja ]]; then
+      meson setup "$BUILD_DIR" "$REPO" --buildtype=release -Dtests=false >/dev/null
+    else
+      meson configure "$BUILD_DIR" -Dbuildtype=release >/dev/null
+    fi
+    local out
+    out=$(ninja -C "$BUILD_DIR" core/weft bench/idle-conns 2>&1) || die "the build failed: $(tail -20 <<<"$out")"
   fi
-  ninja -C "$BUILD_DIR" core/weft bench/idle-conns >/dev/null
   WEFT_BIN=$BUILD_DIR/core/weft
   IDLE_BIN=$BUILD_DIR/bench/idle-conns
 
