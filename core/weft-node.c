@@ -20,27 +20,46 @@
 /* keys longer than this never get a "did you mean" hint */
 #define WEFT_NODE_HINT_MAX_LEN 64
 
+/* nodes, scalars and child arrays live in blocks of this size: a big
+ * config is a few hundred thousand small pieces, and one free per block
+ * (and whole pages back to the system) beats one per piece */
+#define WEFT_NODE_BLOCK_SIZE (64 * 1024)
+
+/* a map with more keys than this checks duplicates with a hash table */
+#define WEFT_NODE_LINEAR_KEYS 8
+
+/* every pointer in a node points into its file's blocks */
 struct _WeftNode
 {
   WeftNodeKind  kind;
   gboolean      plain;      /* unquoted and untagged scalar */
   gboolean      complete;   /* end seen: an alias to it is no recursion */
-  char         *scalar;
-  const char   *file;       /* owned by the WeftNodeFile */
   guint         line;
   guint         column;
+  guint         n_children;
+  char         *scalar;
+  const char   *file;       /* the WeftNodeFile's name */
   guint64       weight;     /* nodes of the subtree, aliases expanded */
-  GPtrArray    *children;   /* maps hold key, value, key, value...; not owned */
-  GHashTable   *key_index;  /* while a map is open: key text -> key node */
+  WeftNode    **children;   /* maps hold key, value, key, value...; set at the end */
 };
 
 struct _WeftNodeFile
 {
   char       *name;
   GBytes     *bytes;
-  GPtrArray  *nodes;        /* owns every node of every document */
+  GSList     *blocks;       /* own every node, scalar and child array */
+  char       *free_at;      /* the unused rest of the first block */
+  gsize       free_len;
   GPtrArray  *documents;    /* root node per document, NULL when empty */
 };
+
+/* a collection being read: its children so far */
+typedef struct
+{
+  WeftNode    *node;
+  GPtrArray   *children;   /* reused from one collection to the next */
+  GHashTable  *keys;       /* maps past WEFT_NODE_LINEAR_KEYS keys: text -> key node */
+} WeftNodeOpen;
 
 typedef struct
 {
@@ -48,20 +67,13 @@ typedef struct
   yaml_parser_t  parser;
   gboolean       parser_ready;
   GHashTable    *anchors;   /* anchor -> node, reset per document */
-  GPtrArray     *stack;     /* open collections */
+  GArray        *stack;     /* WeftNodeOpen: open collections; entries past
+                             * the top keep their arrays for reuse */
+  guint          depth;
   WeftNode      *root;
   guint64        count;     /* nodes so far, aliases expanded */
   gboolean       done;
 } WeftNodeBuilder;
-
-static void
-weft_node_free (WeftNode *node)
-{
-  g_free (node->scalar);
-  g_clear_pointer (&node->children, g_ptr_array_unref);
-  g_clear_pointer (&node->key_index, g_hash_table_unref);
-  g_free (node);
-}
 
 void
 weft_node_file_free (WeftNodeFile *file)
@@ -69,7 +81,7 @@ weft_node_file_free (WeftNodeFile *file)
   if (file == NULL)
     return;
   g_ptr_array_unref (file->documents);
-  g_ptr_array_unref (file->nodes);
+  g_slist_free_full (file->blocks, g_free);
   g_bytes_unref (file->bytes);
   g_free (file->name);
   g_free (file);
@@ -82,9 +94,28 @@ weft_node_file_new (const char *name, GBytes *bytes)
 
   file->name = g_strdup (name);
   file->bytes = g_bytes_ref (bytes);
-  file->nodes = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_node_free);
   file->documents = g_ptr_array_new ();
   return file;
+}
+
+/* @size bytes from the file's blocks, pointer-aligned, not zeroed */
+static gpointer
+weft_node_file_alloc (WeftNodeFile *file, gsize size)
+{
+  gpointer p;
+
+  size = (size + sizeof (gpointer) - 1) & ~(sizeof (gpointer) - 1);
+  if (size > file->free_len)
+    {
+      gsize block = MAX (size, WEFT_NODE_BLOCK_SIZE);
+      file->blocks = g_slist_prepend (file->blocks, g_malloc (block));
+      file->free_at = file->blocks->data;
+      file->free_len = block;
+    }
+  p = file->free_at;
+  file->free_at += size;
+  file->free_len -= size;
+  return p;
 }
 
 guint
@@ -115,12 +146,19 @@ weft_node_file_get_bytes (WeftNodeFile *file)
 /* ------------------------------------------------------------------ */
 
 static void
+weft_node_open_clear (WeftNodeOpen *open)
+{
+  g_clear_pointer (&open->children, g_ptr_array_unref);
+  g_clear_pointer (&open->keys, g_hash_table_unref);
+}
+
+static void
 weft_node_builder_clear (WeftNodeBuilder *b)
 {
   if (b->parser_ready)
     yaml_parser_delete (&b->parser);
   g_clear_pointer (&b->anchors, g_hash_table_unref);
-  g_clear_pointer (&b->stack, g_ptr_array_unref);
+  g_clear_pointer (&b->stack, g_array_unref);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WeftNodeBuilder, weft_node_builder_clear)
@@ -160,23 +198,57 @@ weft_node_builder_new_node (WeftNodeBuilder *b, WeftNodeKind kind, yaml_mark_t m
   if (!weft_node_builder_count (b, 1, mark, error))
     return NULL;
 
-  WeftNode *node = g_new0 (WeftNode, 1);
-  node->kind = kind;
-  node->file = b->file->name;
-  node->line = (guint) mark.line + 1;
-  node->column = (guint) mark.column + 1;
-  node->weight = 1;
-  if (kind != WEFT_NODE_SCALAR)
-    node->children = g_ptr_array_new ();
-  if (kind == WEFT_NODE_MAP)
-    node->key_index = g_hash_table_new (g_str_hash, g_str_equal);
-  g_ptr_array_add (b->file->nodes, node);
+  WeftNode *node = weft_node_file_alloc (b->file, sizeof (WeftNode));
+  *node = (WeftNode) {
+    .kind = kind,
+    .file = b->file->name,
+    .line = (guint) mark.line + 1,
+    .column = (guint) mark.column + 1,
+    .weight = 1,
+  };
   return node;
+}
+
+static WeftNodeOpen *
+weft_node_builder_top (WeftNodeBuilder *b)
+{
+  return &g_array_index (b->stack, WeftNodeOpen, b->depth - 1);
+}
+
+/* the earlier key of @open with the text @text, or NULL */
+static const WeftNode *
+weft_node_open_find_key (WeftNodeOpen *open, const char *text)
+{
+  if (open->keys != NULL)
+    return g_hash_table_lookup (open->keys, text);
+  for (guint i = 0; i < open->children->len; i += 2)
+    {
+      const WeftNode *key = open->children->pdata[i];
+      if (strcmp (key->scalar, text) == 0)
+        return key;
+    }
+  return NULL;
+}
+
+/* small maps are scanned; a big one gets its index once it is big */
+static void
+weft_node_open_index_key (WeftNodeOpen *open, WeftNode *key)
+{
+  if (open->keys == NULL && open->children->len / 2 < WEFT_NODE_LINEAR_KEYS)
+    return;
+  if (open->keys == NULL)
+    {
+      open->keys = g_hash_table_new (g_str_hash, g_str_equal);
+      for (guint i = 0; i < open->children->len; i += 2)
+        g_hash_table_insert (open->keys, ((WeftNode *) open->children->pdata[i])->scalar,
+                             open->children->pdata[i]);
+    }
+  g_hash_table_insert (open->keys, key->scalar, key);
 }
 
 /* a mapping key: a scalar, no merge key, not seen before in this map */
 static gboolean
-weft_node_builder_check_key (WeftNodeBuilder *b, WeftNode *map, WeftNode *key,
+weft_node_builder_check_key (WeftNodeBuilder *b, WeftNodeOpen *map, WeftNode *key,
                              yaml_mark_t mark, GError **error)
 {
   if (key->kind != WEFT_NODE_SCALAR)
@@ -184,12 +256,12 @@ weft_node_builder_check_key (WeftNodeBuilder *b, WeftNode *map, WeftNode *key,
   if (key->plain && g_str_equal (key->scalar, "<<"))
     return weft_node_builder_fail (b, mark, error, _("merge keys are not supported"));
 
-  const WeftNode *first = g_hash_table_lookup (map->key_index, key->scalar);
+  const WeftNode *first = weft_node_open_find_key (map, key->scalar);
   if (first != NULL)
     return weft_node_builder_fail (b, mark, error,
                                    _("duplicate key '%s' (first at line %u, column %u)"),
                                    key->scalar, first->line, first->column);
-  g_hash_table_insert (map->key_index, key->scalar, key);
+  weft_node_open_index_key (map, key);
   return TRUE;
 }
 
@@ -197,14 +269,14 @@ weft_node_builder_check_key (WeftNodeBuilder *b, WeftNode *map, WeftNode *key,
 static gboolean
 weft_node_builder_add (WeftNodeBuilder *b, WeftNode *node, yaml_mark_t mark, GError **error)
 {
-  if (b->stack->len == 0)
+  if (b->depth == 0)
     {
       b->root = node;
       return TRUE;
     }
 
-  WeftNode *parent = g_ptr_array_index (b->stack, b->stack->len - 1);
-  gboolean is_key = parent->kind == WEFT_NODE_MAP && parent->children->len % 2 == 0;
+  WeftNodeOpen *parent = weft_node_builder_top (b);
+  gboolean is_key = parent->node->kind == WEFT_NODE_MAP && parent->children->len % 2 == 0;
 
   if (is_key && !weft_node_builder_check_key (b, parent, node, mark, error))
     return FALSE;
@@ -226,7 +298,9 @@ weft_node_builder_scalar (WeftNodeBuilder *b, yaml_event_t *event, GError **erro
   if (node == NULL)
     return FALSE;
 
-  node->scalar = g_strndup ((const char *) event->data.scalar.value, event->data.scalar.length);
+  node->scalar = weft_node_file_alloc (b->file, event->data.scalar.length + 1);
+  memcpy (node->scalar, event->data.scalar.value, event->data.scalar.length);
+  node->scalar[event->data.scalar.length] = '\0';
   node->plain = event->data.scalar.style == YAML_PLAIN_SCALAR_STYLE
                 && event->data.scalar.plain_implicit;
   node->complete = TRUE;
@@ -248,20 +322,33 @@ weft_node_builder_start (WeftNodeBuilder *b, yaml_event_t *event, WeftNodeKind k
   weft_node_builder_set_anchor (b, anchor, node);
   if (!weft_node_builder_add (b, node, event->start_mark, error))
     return FALSE;
-  g_ptr_array_add (b->stack, node);
+  if (b->depth == b->stack->len)
+    g_array_set_size (b->stack, b->depth + 1);
+  WeftNodeOpen *open = &g_array_index (b->stack, WeftNodeOpen, b->depth++);
+  open->node = node;
+  if (open->children == NULL)
+    open->children = g_ptr_array_new ();
   return TRUE;
 }
 
 static void
 weft_node_builder_end (WeftNodeBuilder *b)
 {
-  WeftNode *node = g_ptr_array_steal_index (b->stack, b->stack->len - 1);
+  WeftNodeOpen *open = weft_node_builder_top (b);
+  WeftNode *node = open->node;
+  gsize size = open->children->len * sizeof (WeftNode *);
 
   /* bounded by b->count, so this cannot overflow */
-  for (guint i = 0; i < node->children->len; i++)
-    node->weight += ((WeftNode *) g_ptr_array_index (node->children, i))->weight;
+  for (guint i = 0; i < open->children->len; i++)
+    node->weight += ((WeftNode *) g_ptr_array_index (open->children, i))->weight;
+  node->n_children = open->children->len;
+  node->children = size > 0 ? weft_node_file_alloc (b->file, size) : NULL;
+  if (size > 0)
+    memcpy (node->children, open->children->pdata, size);
   node->complete = TRUE;
-  g_clear_pointer (&node->key_index, g_hash_table_unref);
+  g_ptr_array_set_size (open->children, 0);
+  g_clear_pointer (&open->keys, g_hash_table_unref);
+  b->depth--;
 }
 
 static gboolean
@@ -388,7 +475,8 @@ weft_node_file_parse (const char *name, GBytes *bytes, GError **error)
 
   b.file = file;
   b.anchors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  b.stack = g_ptr_array_new ();
+  b.stack = g_array_new (FALSE, TRUE, sizeof (WeftNodeOpen));
+  g_array_set_clear_func (b.stack, (GDestroyNotify) weft_node_open_clear);
   if (!yaml_parser_initialize (&b.parser))
     {
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED, "%s: %s", name, _("out of memory"));
@@ -525,24 +613,24 @@ weft_node_get_length (const WeftNode *node)
   if (node == NULL || node->kind == WEFT_NODE_SCALAR)
     return 0;
   if (node->kind == WEFT_NODE_MAP)
-    return node->children->len / 2;
-  return node->children->len;
+    return node->n_children / 2;
+  return node->n_children;
 }
 
 const WeftNode *
 weft_node_get_item (const WeftNode *node, guint idx)
 {
-  if (node == NULL || node->kind != WEFT_NODE_SEQ || idx >= node->children->len)
+  if (node == NULL || node->kind != WEFT_NODE_SEQ || idx >= node->n_children)
     return NULL;
-  return g_ptr_array_index (node->children, idx);
+  return node->children[idx];
 }
 
 static const WeftNode *
 weft_node_get_pair_part (const WeftNode *node, guint idx, guint part)
 {
-  if (node == NULL || node->kind != WEFT_NODE_MAP || idx >= node->children->len / 2)
+  if (node == NULL || node->kind != WEFT_NODE_MAP || idx >= node->n_children / 2)
     return NULL;
-  return g_ptr_array_index (node->children, idx * 2 + part);
+  return node->children[idx * 2 + part];
 }
 
 const WeftNode *
@@ -608,19 +696,20 @@ weft_node_kind_name (WeftNodeKind kind)
     }
 }
 
-/* the text of a non-null scalar, or NULL with "expected @what" */
+/* the text of a non-null scalar, or NULL with "expected @what"; @what is
+ * untranslated (N_): gettext costs a lookup, and only an error needs it */
 static const char *
 weft_node_scalar_text (const WeftNode *node, const char *what, GError **error)
 {
   if (node->kind != WEFT_NODE_SCALAR)
     {
-      weft_node_set_error (node, error, _("expected %s, got %s"), what,
+      weft_node_set_error (node, error, _("expected %s, got %s"), _(what),
                            weft_node_kind_name (node->kind));
       return NULL;
     }
   if (weft_node_is_null (node))
     {
-      weft_node_set_error (node, error, _("expected %s, got nothing"), what);
+      weft_node_set_error (node, error, _("expected %s, got nothing"), _(what));
       return NULL;
     }
   return node->scalar;
@@ -631,7 +720,7 @@ weft_node_get_string (const WeftNode *node, const char **out, GError **error)
 {
   g_return_val_if_fail (node != NULL, FALSE);
 
-  const char *text = weft_node_scalar_text (node, _("a string"), error);
+  const char *text = weft_node_scalar_text (node, N_("a string"), error);
   if (text == NULL)
     return FALSE;
   *out = text;
@@ -664,7 +753,7 @@ weft_node_get_uint64 (const WeftNode *node, guint64 *out, GError **error)
 {
   g_return_val_if_fail (node != NULL, FALSE);
 
-  const char *text = weft_node_scalar_text (node, _("a non-negative integer"), error);
+  const char *text = weft_node_scalar_text (node, N_("a non-negative integer"), error);
   if (text == NULL)
     return FALSE;
   if (!weft_node_parse_digits (text, strlen (text), out))
@@ -680,7 +769,7 @@ weft_node_get_double (const WeftNode *node, double *out, GError **error)
 {
   g_return_val_if_fail (node != NULL, FALSE);
 
-  const char *text = weft_node_scalar_text (node, _("a number"), error);
+  const char *text = weft_node_scalar_text (node, N_("a number"), error);
   if (text == NULL)
     return FALSE;
 
@@ -705,7 +794,7 @@ weft_node_get_boolean (const WeftNode *node, gboolean *out, GError **error)
 
   g_return_val_if_fail (node != NULL, FALSE);
 
-  const char *text = weft_node_scalar_text (node, _("true or false"), error);
+  const char *text = weft_node_scalar_text (node, N_("true or false"), error);
   if (text == NULL)
     return FALSE;
 
@@ -768,7 +857,7 @@ weft_node_get_duration (const WeftNode *node, guint64 *out_ms, GError **error)
 {
   g_return_val_if_fail (node != NULL, FALSE);
 
-  const char *text = weft_node_scalar_text (node, _("a duration"), error);
+  const char *text = weft_node_scalar_text (node, N_("a duration"), error);
   if (text == NULL)
     return FALSE;
 
@@ -831,7 +920,7 @@ weft_node_get_size (const WeftNode *node, guint64 *out_bytes, GError **error)
 {
   g_return_val_if_fail (node != NULL, FALSE);
 
-  const char *text = weft_node_scalar_text (node, _("a size"), error);
+  const char *text = weft_node_scalar_text (node, N_("a size"), error);
   if (text == NULL)
     return FALSE;
   if (!weft_node_parse_size (text, out_bytes))
