@@ -140,6 +140,19 @@ WeftConfig *weft_config_load_data (const char *display_name, const char *data, g
                                    GError **error);
 void        weft_config_free      (WeftConfig *config);
 
+/*
+ * The files weft_config_load (@path) would read, each with its SHA-256,
+ * without parsing them: enough to tell whether anything changed.
+ */
+GPtrArray  *weft_config_read_sources (const char *path, GError **error);
+/*
+ * Frees the YAML trees once the generation is built from @config: every
+ * node pointer in it becomes NULL, the plugin settings and documents are
+ * gone. What is left is the parsed data; positions are only needed while
+ * loading.
+ */
+void        weft_config_drop_nodes    (WeftConfig *config);
+
 WeftUpstreamConfig *weft_config_find_upstream (WeftConfig *config, const char *name);
 /* an upstream a plugin adds: one endpoint, resolved by DNS unless @host is
  * an IP; @port 0 = the port of each request */

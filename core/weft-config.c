@@ -1753,6 +1753,81 @@ weft_config_load_data (const char *display_name, const char *data, gsize len, GE
   return g_steal_pointer (&config);
 }
 
+/* the bytes of one file, following symlinks, as weft_node_file_load reads them */
+static WeftConfigSource *
+weft_config_hash_file (const char *path, GError **error)
+{
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  WeftConfigSource *source;
+
+  if (!g_file_get_contents (path, &data, &len, error))
+    return NULL;
+  source = g_new0 (WeftConfigSource, 1);
+  source->path = g_strdup (path);
+  source->sha256 = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, len);
+  return source;
+}
+
+GPtrArray *
+weft_config_read_sources (const char *path, GError **error)
+{
+  g_autoptr(GPtrArray) sources = g_ptr_array_new_with_free_func (
+      (GDestroyNotify) weft_config_source_free);
+  g_autoptr(GPtrArray) paths = NULL;
+  struct stat st;
+
+  g_return_val_if_fail (path != NULL, NULL);
+  if (stat (path, &st) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_IO, "%s: %s", path, g_strerror (saved));
+      return NULL;
+    }
+  if (S_ISDIR (st.st_mode))
+    paths = weft_config_list_dir (path, error);
+  else
+    {
+      paths = g_ptr_array_new_with_free_func (g_free);
+      g_ptr_array_add (paths, g_strdup (path));
+    }
+  if (paths == NULL)
+    return NULL;
+  for (guint i = 0; i < paths->len; i++)
+    {
+      WeftConfigSource *source = weft_config_hash_file (paths->pdata[i], error);
+      if (source == NULL)
+        return NULL;
+      g_ptr_array_add (sources, source);
+    }
+  return g_steal_pointer (&sources);
+}
+
+void
+weft_config_drop_nodes (WeftConfig *config)
+{
+  g_return_if_fail (config != NULL);
+
+  for (guint i = 0; i < config->listeners->len; i++)
+    {
+      WeftListenerConfig *lc = config->listeners->pdata[i];
+      lc->node = NULL;
+      g_hash_table_remove_all (lc->plugin_nodes);
+    }
+  for (guint i = 0; i < config->upstreams->len; i++)
+    {
+      WeftUpstreamConfig *uc = config->upstreams->pdata[i];
+      uc->node = NULL;
+      for (guint j = 0; j < uc->endpoints->len; j++)
+        ((WeftEndpointConfig *) uc->endpoints->pdata[j])->node = NULL;
+    }
+  if (config->tls != NULL)
+    config->tls->node = NULL;
+  g_hash_table_remove_all (config->plugin_nodes);
+  g_ptr_array_set_size (config->documents, 0);
+  g_ptr_array_set_size (config->files, 0);
+}
+
 WeftUpstreamConfig *
 weft_config_find_upstream (WeftConfig *config, const char *name)
 {

@@ -6,6 +6,7 @@
 #include "weft-tls-credentials-private.h"
 
 #include <glib/gi18n.h>
+#include <malloc.h>
 #include <string.h>
 
 typedef struct {
@@ -527,6 +528,10 @@ weft_generation_new (WeftConfig *config, guint n_workers, WeftGeneration *previo
       g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_CONFIG, problems->str);
       return NULL;
     }
+  /* every check that reports a position has run: the YAML trees are
+   * most of a big config's memory, and nothing reads them from here on */
+  weft_config_drop_nodes (config);
+  malloc_trim (0);
   return g_steal_pointer (&gen);
 }
 
@@ -563,6 +568,9 @@ weft_generation_unref (WeftGeneration *gen)
   g_clear_pointer (&gen->tls, weft_tls_credentials_unref);
   weft_config_free (gen->config);
   g_free (gen);
+  /* a big config leaves megabytes of free heap between live blocks;
+   * give the pages back rather than keep two generations' worth */
+  malloc_trim (0);
 }
 
 WeftListener *
