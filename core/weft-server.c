@@ -51,6 +51,7 @@ struct _WeftServer {
   GDateTime        *last_reload_time;
   gboolean          last_reload_ok;
   char             *last_reload_error;
+  gint64            last_reload_us;  /* trigger to new generation live (or failure) */
 };
 
 static void
@@ -233,18 +234,21 @@ weft_server_apply (WeftServer *s, WeftGeneration *gen, GPtrArray *fresh)
 }
 
 static void
-weft_server_note_reload (WeftServer *s, gboolean ok, const char *error)
+weft_server_note_reload (WeftServer *s, gboolean ok, const char *error, gint64 started_us)
 {
   g_clear_pointer (&s->last_reload_time, g_date_time_unref);
   s->last_reload_time = g_date_time_new_now_utc ();
+  s->last_reload_us = g_get_monotonic_time () - started_us;
   s->last_reload_ok = ok;
   g_free (s->last_reload_error);
   s->last_reload_error = g_strdup (error);
   weft_metric_series_add (s->reloads[ok ? 0 : 1], 1);
 }
 
-gboolean
-weft_server_reload (WeftServer *s, GError **error)
+/* @started_us: when the reload was asked for (the debounced file event,
+ * SIGHUP), so the duration reported covers the whole reload */
+static gboolean
+weft_server_reload_since (WeftServer *s, gint64 started_us, GError **error)
 {
   g_autoptr(GError) local = NULL;
   g_autoptr(WeftConfig) config = NULL;
@@ -265,7 +269,7 @@ weft_server_reload (WeftServer *s, GError **error)
       weft_log (WEFT_LOG_ERROR, "config", "reload failed; generation %" G_GUINT64_FORMAT
                 " stays live", s->gen->number);
       weft_server_log_problems (WEFT_LOG_ERROR, "", local->message);
-      weft_server_note_reload (s, FALSE, local->message);
+      weft_server_note_reload (s, FALSE, local->message, started_us);
       weft_sd_notify ("READY=1");
       g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;
@@ -273,46 +277,55 @@ weft_server_reload (WeftServer *s, GError **error)
   gen->number = ++s->next_generation;
   weft_server_apply (s, gen, fresh);
   weft_tls_watch_update (s->tls_watch, gen->config->tls, gen->tls);
-  weft_server_note_reload (s, TRUE, NULL);
-  weft_log (WEFT_LOG_INFO, "server", "configuration generation %" G_GUINT64_FORMAT " live",
-            gen->number);
+  weft_server_note_reload (s, TRUE, NULL, started_us);
+  weft_log (WEFT_LOG_INFO, "server", "configuration generation %" G_GUINT64_FORMAT
+            " live (reload took %.1f ms)", gen->number, s->last_reload_us / 1000.0);
   weft_sd_notify ("READY=1");
   return TRUE;
 }
 
-static gboolean
-weft_server_same_sources (WeftConfig *a, WeftConfig *b)
+gboolean
+weft_server_reload (WeftServer *s, GError **error)
 {
-  if (a->sources->len != b->sources->len)
+  return weft_server_reload_since (s, g_get_monotonic_time (), error);
+}
+
+static gboolean
+weft_server_same_sources (GPtrArray *a, GPtrArray *b)
+{
+  if (a->len != b->len)
     return FALSE;
-  for (guint i = 0; i < a->sources->len; i++)
+  for (guint i = 0; i < a->len; i++)
     {
-      WeftConfigSource *x = a->sources->pdata[i];
-      WeftConfigSource *y = b->sources->pdata[i];
+      WeftConfigSource *x = a->pdata[i];
+      WeftConfigSource *y = b->pdata[i];
       if (g_strcmp0 (x->path, y->path) != 0 || g_strcmp0 (x->sha256, y->sha256) != 0)
         return FALSE;
     }
   return TRUE;
 }
 
-/* the watch fired: reload unless every file reads as before */
+/* the watch fired: reload unless every file reads as before; the files
+ * are only hashed here, so an unchanged config costs no parse and a
+ * changed one is parsed once */
 static gboolean
 weft_server_config_changed (gpointer data)
 {
   WeftServer *s = data;
-  g_autoptr(WeftConfig) peek = NULL;
+  gint64 started_us = g_get_monotonic_time ();
+  g_autoptr(GPtrArray) sources = NULL;
 
   if (s->draining)
     return G_SOURCE_REMOVE;
   weft_log (WEFT_LOG_DEBUG, "server", "config changed on disk");
-  peek = weft_config_load (s->config_path, NULL);
-  if (peek != NULL && weft_server_same_sources (peek, s->gen->config) &&
+  sources = weft_config_read_sources (s->config_path, NULL);
+  if (sources != NULL && weft_server_same_sources (sources, s->gen->config->sources) &&
       s->last_reload_ok)
     {
       weft_log (WEFT_LOG_DEBUG, "server", "config files unchanged; no reload");
       return G_SOURCE_REMOVE;
     }
-  weft_server_reload (s, NULL);
+  weft_server_reload_since (s, started_us, NULL);
   return G_SOURCE_REMOVE;
 }
 
@@ -626,6 +639,9 @@ weft_server_json_last_reload (JsonBuilder *b, WeftServer *s)
   json_builder_begin_object (b);
   weft_json_member_string (b, "time", when);
   weft_json_member_string (b, "result", s->last_reload_ok ? "success" : "failure");
+  /* whole milliseconds: a double would print as 82.400000000000006 */
+  json_builder_set_member_name (b, "duration_ms");
+  json_builder_add_int_value (b, (s->last_reload_us + 500) / 1000);
   json_builder_set_member_name (b, "error");
   if (s->last_reload_error != NULL)
     json_builder_add_string_value (b, s->last_reload_error);
