@@ -19,9 +19,15 @@ weft_header_pair_free (WeftHeaderPair *pair)
 void
 weft_header_ops_init (WeftHeaderOps *ops)
 {
-  ops->set = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_header_pair_free);
-  ops->add = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_header_pair_free);
-  ops->remove = g_ptr_array_new_with_free_func (g_free);
+  *ops = (WeftHeaderOps) { NULL, NULL, NULL };
+}
+
+static GPtrArray *
+weft_header_list (GPtrArray **list, GDestroyNotify free_func)
+{
+  if (*list == NULL)
+    *list = g_ptr_array_new_with_free_func (free_func);
+  return *list;
 }
 
 void
@@ -45,19 +51,21 @@ weft_header_pair_new (const char *name, const char *value)
 void
 weft_header_ops_set (WeftHeaderOps *ops, const char *name, const char *value)
 {
-  g_ptr_array_add (ops->set, weft_header_pair_new (name, value));
+  g_ptr_array_add (weft_header_list (&ops->set, (GDestroyNotify) weft_header_pair_free),
+                   weft_header_pair_new (name, value));
 }
 
 void
 weft_header_ops_add (WeftHeaderOps *ops, const char *name, const char *value)
 {
-  g_ptr_array_add (ops->add, weft_header_pair_new (name, value));
+  g_ptr_array_add (weft_header_list (&ops->add, (GDestroyNotify) weft_header_pair_free),
+                   weft_header_pair_new (name, value));
 }
 
 void
 weft_header_ops_remove (WeftHeaderOps *ops, const char *name)
 {
-  g_ptr_array_add (ops->remove, g_ascii_strdown (name, -1));
+  g_ptr_array_add (weft_header_list (&ops->remove, g_free), g_ascii_strdown (name, -1));
 }
 
 WeftRouteDest *

@@ -35,7 +35,7 @@ weft_router_header_value_ok (const char *value)
 static gboolean
 weft_router_check_pairs (GPtrArray *pairs, const WeftNode *node, GError **error)
 {
-  for (guint i = 0; i < pairs->len; i++)
+  for (guint i = 0; i < weft_header_list_len (pairs); i++)
     {
       WeftHeaderPair *pair = pairs->pdata[i];
       if (!weft_route_header_name_valid (pair->name))
@@ -59,7 +59,7 @@ weft_router_check_ops (const WeftHeaderOps *ops, const WeftNode *node, GError **
   if (!weft_router_check_pairs (ops->set, node, error) ||
       !weft_router_check_pairs (ops->add, node, error))
     return FALSE;
-  for (guint i = 0; i < ops->remove->len; i++)
+  for (guint i = 0; i < weft_header_list_len (ops->remove); i++)
     if (!weft_route_header_name_valid (ops->remove->pdata[i]))
       {
         weft_node_set_error (node, error, "'%s' is not a valid header name",

@@ -235,14 +235,14 @@ static const WeftHeaderApi weft_response_headers = {
 static void
 weft_router_header_ops (WeftRequest *req, const WeftHeaderOps *ops, const WeftHeaderApi *api)
 {
-  for (guint i = 0; i < ops->remove->len; i++)
+  for (guint i = 0; i < weft_header_list_len (ops->remove); i++)
     api->remove (req, ops->remove->pdata[i]);
-  for (guint i = 0; i < ops->set->len; i++)
+  for (guint i = 0; i < weft_header_list_len (ops->set); i++)
     {
       const WeftHeaderPair *pair = ops->set->pdata[i];
       api->set (req, pair->name, pair->value);
     }
-  for (guint i = 0; i < ops->add->len; i++)
+  for (guint i = 0; i < weft_header_list_len (ops->add); i++)
     {
       const WeftHeaderPair *pair = ops->add->pdata[i];
       api->add (req, pair->name, pair->value);
@@ -494,9 +494,12 @@ weft_router_forward (WeftRequest *req, WeftRouterInstance *inst, WeftRouterWorke
     weft_request_set_retry_policy (req, a->retry_policy);
   weft_router_mirror (req, a);
   /* the response phase needs the destination, which knows its action */
-  if (a->response_headers.set->len + a->response_headers.add->len +
-      a->response_headers.remove->len + dest->response_headers.set->len +
-      dest->response_headers.add->len + dest->response_headers.remove->len > 0)
+  if (weft_header_list_len (a->response_headers.set) +
+      weft_header_list_len (a->response_headers.add) +
+      weft_header_list_len (a->response_headers.remove) +
+      weft_header_list_len (dest->response_headers.set) +
+      weft_header_list_len (dest->response_headers.add) +
+      weft_header_list_len (dest->response_headers.remove) > 0)
     weft_request_set_data (req, inst->router->slot, dest);
   return WEFT_HOOK_CONTINUE;
 }

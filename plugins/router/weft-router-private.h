@@ -64,11 +64,20 @@ typedef struct {
   char *value;
 } WeftHeaderPair;
 
+/* each list is made on first use: most routes have none, and a big
+ * config has tens of thousands of routes. NULL = empty */
 typedef struct {
   GPtrArray *set;                /* WeftHeaderPair*: replace every value */
   GPtrArray *add;                /* WeftHeaderPair*: append a value */
   GPtrArray *remove;             /* char* names */
 } WeftHeaderOps;
+
+/* the length of one of a WeftHeaderOps' lists, NULL included */
+static inline guint
+weft_header_list_len (const GPtrArray *list)
+{
+  return list != NULL ? list->len : 0;
+}
 
 typedef struct {
   /* what the translator wrote */
