@@ -24,6 +24,8 @@
 #                                weftrouter, weftpolicy, weftobs, weftobslog,
 #                                weftfull, weftall and backend as enabled)
 #                      BUILD_DIR=bench/.build-release
+#                      SKIP_BUILD=1 (use the binaries in BUILD_DIR as they
+#                                are, for a tree that is being edited)
 #                      SUMMARY_FILE, DETAIL_FILE (set by bench/all.sh: append
 #                                the issue-7 target rows to SUMMARY_FILE and
 #                                write the report to DETAIL_FILE instead of
@@ -44,6 +46,7 @@ FULL=${FULL:-1}
 ALLPLUGINS=${ALLPLUGINS:-1}
 WORKERS=${WORKERS:-1}
 BACKEND_WORKERS=${BACKEND_WORKERS:-1}
+SKIP_BUILD=${SKIP_BUILD:-0}
 WRK_THREADS=${WRK_THREADS:-$WORKERS}   # wrk threads (never more than connections)
 PORT_BASE=${PORT_BASE:-18080}
 TARGETS=${TARGETS:-}
@@ -647,11 +650,15 @@ main() {
   ensure_packages
   HZ=$(getconf CLK_TCK)
 
-  log "building weft (release) in $BUILD_DIR"
-  if [[ ! -f $BUILD_DIR/build.ninja ]]; then
-    meson setup "$BUILD_DIR" "$REPO" --buildtype=release -Dtests=false >/dev/null
+  if ((SKIP_BUILD)); then
+    log "SKIP_BUILD=1: using the binaries in $BUILD_DIR as they are"
   else
-    meson configure "$BUILD_DIR" -Dbuildtype=release -Dtests=false >/dev/null
+    log "building weft (release) in $BUILD_DIR"
+    if [[ ! -f $BUILD_DIR/build.ninja ]]; then
+      meson setup "$BUILD_DIR" "$REPO" --buildtype=release -Dtests=false >/dev/null
+    else
+      meson configure "$BUILD_DIR" -Dbuildtype=release -Dtests=false >/dev/null
+    fi
   fi
   local t
   if [[ -n $TARGETS ]]; then
@@ -683,7 +690,14 @@ main() {
     ninja_targets+=(ctl/weftctl)
     for pl in "${ALL_PLUGINS[@]}"; do ninja_targets+=("plugins/$pl/$pl.so"); done
   fi
-  ninja -C "$BUILD_DIR" "${ninja_targets[@]}" >/dev/null
+  if ((SKIP_BUILD)); then
+    for t in "${ninja_targets[@]}"; do
+      [[ -x $BUILD_DIR/$t || -f $BUILD_DIR/$t ]] || die "SKIP_BUILD=1 but $BUILD_DIR/$t does not exist"
+    done
+  else
+    local build_out; build_out=$(ninja -C "$BUILD_DIR" "${ninja_targets[@]}" 2>&1) ||
+      die "the build failed (SKIP_BUILD=1 uses the binaries as they are):"$'\n'"$(grep -E 'error:|^FAILED:' <<<"$build_out" | head -20)"
+  fi
   WEFT_BIN=$BUILD_DIR/core/weft
 
   for p in "$PORT_BACKEND" "$PORT_NGINX" "$PORT_HAPROXY" "$PORT_WEFT" "$PORT_WEFT_ADMIN" \
@@ -827,9 +841,10 @@ issue7_rows() {
       for p in p50 p99; do
         w=$(paired_diff "$t" backend "$p"); n=$(paired_diff nginx backend "$p"); h=nan
         has haproxy && h=$(paired_diff haproxy backend "$p")
-        r=$(rdiv "$w" "$n")
+        # a ratio of two small differences means little: show the difference too
         irow "3. added $p @1 conn over backend direct (µs), $lbl" "$(fmt0 "$w")" "$(fmt0 "$n")" "$(cell haproxy "$(fmt0 "$h")")" \
-          "$(awk -v r="$r" 'BEGIN{ if (r == "nan") print "n/a"; else print r "x nginx" }')" "≤ nginx's" \
+          "$(awk -v w="$w" -v n="$n" 'BEGIN{ if (w == "nan" || n == "nan") print "n/a";
+              else if (n > 0) printf "%.2fx nginx (%+d µs)\n", w / n, w - n; else printf "%+d µs vs nginx\n", w - n }')" "≤ nginx's" \
           "$(awk -v w="$w" -v n="$n" 'BEGIN{ if (w == "nan" || n == "nan") print "no data"; else if (w <= n) print "met"; else printf "MISSED by %.0f µs\n", w - n }')"
       done
     done
@@ -887,7 +902,9 @@ report() {
     echo "# weft benchmark, $(date '+%Y-%m-%d %H:%M %Z')"
     echo
     echo "- machine: $(nproc) cores ($cpu_model), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
-    echo "- weft $commit$dirty, built with \`meson setup --buildtype=release\`; $(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | awk '{print "HAProxy " $3}'); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
+    local built="built with \`meson setup --buildtype=release\`"
+    ((SKIP_BUILD)) && built="SKIP_BUILD=1: the binaries already in $BUILD_DIR, which may be older than the tree ($(date -r "$WEFT_BIN" '+%Y-%m-%d %H:%M'))"
+    echo "- weft $commit$dirty, $built; $(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | awk '{print "HAProxy " $3}'); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
     echo "- $WORKERS worker(s) each (weft \`workers: $WORKERS\`, nginx \`worker_processes $WORKERS\`, HAProxy \`nbthread $WORKERS\`); backend: nginx, $BACKEND_WORKERS worker(s), fixed 19-byte 200 response; wrk -t$WRK_THREADS (-t1 at 1 connection), ${DURATION} s per measured run after ${WARMUP} s warm-up"
     if [[ -n $TARGETS ]]; then echo "- only these targets were measured (TARGETS): ${TARGET_LIST[*]}"; fi
     echo "- every number is the median of $RUNS runs (each run starts the proxy afresh); load average before/after: $load_before / $load_after; took ${elapsed} s"
