@@ -118,6 +118,8 @@ struct _WeftConn {
   guint32             tls_want;     /* EPOLLIN or EPOLLOUT while handshaking */
   gboolean            opened;       /* plugins were told it opened */
   char               *up_identity;  /* SPIFFE ID of the last mTLS upstream that answered */
+  WeftPipe           *req_pipe;     /* request body spliced client -> upstream */
+  WeftPipe           *resp_pipe;    /* response body spliced upstream -> client */
 };
 
 /* a connection accepted on @wl; the worker owns it */

@@ -166,9 +166,19 @@ weft_conn_release_in (WeftConn *c)
     }
 }
 
+/* a pipe still holding bytes is closed by the pool, never reused */
+static void
+weft_conn_drop_pipes (WeftConn *c)
+{
+  weft_pipe_pool_put (c->worker->pipes, c->req_pipe);
+  weft_pipe_pool_put (c->worker->pipes, c->resp_pipe);
+  c->req_pipe = c->resp_pipe = NULL;
+}
+
 static void
 weft_conn_close_up (WeftConn *c)
 {
+  weft_conn_drop_pipes (c);
   if (c->up == NULL)
     return;
   c->up->owner = NULL;
@@ -191,6 +201,7 @@ static void weft_conn_try (WeftConn *c);
 static void weft_conn_answer_local (WeftConn *c);
 static gboolean weft_conn_run_phases (WeftConn *c, WeftPhase phase, guint idx);
 static void weft_conn_dispatch (WeftConn *c);
+static gboolean weft_conn_out_empty (WeftConn *c);
 
 static void
 weft_conn_cancel_timer (WeftConn *c)
@@ -317,6 +328,7 @@ weft_conn_end_request (WeftConn *c, gboolean run_log)
 
   if (!c->in_request)
     return;
+  weft_conn_drop_pipes (c);
   req->bytes_received += c->req_body.total;
   if (run_log && l != NULL)
     for (guint i = 0; i < l->n_hooks[WEFT_PHASE_LOG]; i++)
@@ -1284,6 +1296,8 @@ weft_conn_want_client_read (WeftConn *c)
     return FALSE;
   if (!c->in_request)
     return TRUE;
+  if (c->req_pipe != NULL)
+    return FALSE;   /* the body goes by splice */
   if (c->tunnel || !c->req_body.done)
     return c->in == NULL || weft_buf_space (c->in) > 0 || c->in->start > 0 ||
            c->in->cap < WEFT_BUF_SMALL;
@@ -1336,7 +1350,7 @@ weft_conn_want_up_read (WeftConn *c)
 {
   WeftUpConn *up = c->up;
 
-  if (up == NULL || !up->connected || c->up_eof)
+  if (up == NULL || !up->connected || c->up_eof || c->resp_pipe != NULL)
     return FALSE;
   if (c->resp_head_done && !c->tunnel && c->resp_body.done)
     return FALSE;
@@ -1682,6 +1696,173 @@ weft_conn_write_client (WeftConn *c)
 }
 
 /* ------------------------------------------------------------------ */
+/* zero-copy bodies                                                     */
+/* ------------------------------------------------------------------ */
+
+/* a smaller body is not worth taking a pipe for */
+#define WEFT_SPLICE_MIN (64 * 1024)
+
+/* plugins never see body bytes (the ABI has no body hook), so only TLS, a
+ * mirror or a retry's copy needs them in user space; the bytes already
+ * buffered go first, the rest socket -> pipe -> socket */
+static gboolean
+weft_conn_req_splice_wanted (WeftConn *c)
+{
+  WeftUpConn *up = c->up;
+
+  if (c->req_pipe != NULL)
+    return TRUE;
+  return c->in_request && !c->tunnel && up != NULL && up->connected && c->tls == NULL &&
+         up->tls == NULL && c->req_body.kind == WEFT_HTTP_BODY_LENGTH &&
+         c->req_body.remaining >= WEFT_SPLICE_MIN && c->req_body.ready == 0 &&
+         (c->in == NULL || weft_buf_len (c->in) == 0) && c->n_mirrors == 0 &&
+         (c->req.retry == NULL || c->replay_lost) && c->up_out != NULL &&
+         c->up_out_sent == weft_buf_len (c->up_out) &&
+         (c->replay == NULL || c->replay_sent == weft_buf_len (c->replay));
+}
+
+static gboolean
+weft_conn_resp_splice_wanted (WeftConn *c)
+{
+  WeftUpConn *up = c->up;
+
+  if (c->resp_pipe != NULL)
+    return TRUE;
+  if (!c->in_request || !c->resp_head_done || c->tunnel || c->req.local || up == NULL ||
+      c->tls != NULL || up->tls != NULL || c->resp_body.done || c->resp_body.ready > 0)
+    return FALSE;
+  if (c->resp_body.kind == WEFT_HTTP_BODY_LENGTH ? c->resp_body.remaining < WEFT_SPLICE_MIN :
+      c->resp_body.kind != WEFT_HTTP_BODY_CLOSE)
+    return FALSE;
+  return (up->in == NULL || weft_buf_len (up->in) == 0) && weft_conn_out_empty (c);
+}
+
+/* body bytes arrived in @f's pipe */
+static void
+weft_conn_framer_spliced (WeftFramer *f, gsize n)
+{
+  f->total += n;
+  if (f->kind != WEFT_HTTP_BODY_LENGTH)
+    return;
+  f->remaining -= n;
+  f->done = f->remaining == 0;
+}
+
+/* EAGAIN from filling a pipe that is not empty may mean the pipe is full,
+ * not the socket empty: only an empty pipe's EAGAIN clears @readable */
+static void
+weft_conn_fill_again (WeftPipe *pipe, gboolean *readable)
+{
+  if (pipe->len == 0)
+    *readable = FALSE;
+}
+
+static gboolean
+weft_conn_splice_up (WeftConn *c)
+{
+  WeftUpConn *up = c->up;
+  gboolean progress = FALSE;
+  gssize n;
+
+  if (!weft_conn_req_splice_wanted (c))
+    return FALSE;
+  if (c->req_pipe == NULL && (c->req_pipe = weft_pipe_pool_get (c->worker->pipes)) == NULL)
+    return FALSE;
+  if (c->req_pipe->len < c->req_pipe->cap && c->readable && !c->req_body.done)
+    {
+      n = weft_pipe_fill (c->req_pipe, c->h.fd, c->req_body.remaining);
+      if (n > 0)
+        {
+          c->bytes_in += (guint64) n;
+          weft_conn_framer_spliced (&c->req_body, (gsize) n);
+          weft_worker_listener_count_spliced (c->wl, FALSE, (gsize) n);
+          progress = TRUE;
+        }
+      else if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        weft_conn_fill_again (c->req_pipe, &c->readable);
+      else
+        {
+          /* the client left mid-body: the request can never complete */
+          c->client_eof = TRUE;
+          return TRUE;
+        }
+    }
+  if (c->req_pipe->len > 0 && up->writable)
+    {
+      n = weft_pipe_drain (c->req_pipe, up->h.fd);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        up->writable = FALSE;
+      else if (n < 0)
+        {
+          weft_conn_upstream_broke (c, FALSE);
+          return TRUE;
+        }
+      progress |= n > 0;
+    }
+  if (c->req_pipe->len == 0 && c->req_body.done)
+    {
+      weft_pipe_pool_put (c->worker->pipes, c->req_pipe);
+      c->req_pipe = NULL;
+    }
+  return progress;
+}
+
+static gboolean
+weft_conn_splice_down (WeftConn *c)
+{
+  WeftUpConn *up = c->up;
+  gboolean progress = FALSE;
+  gssize n;
+
+  if (!weft_conn_resp_splice_wanted (c))
+    return FALSE;
+  if (c->resp_pipe == NULL && (c->resp_pipe = weft_pipe_pool_get (c->worker->pipes)) == NULL)
+    return FALSE;
+  if (c->resp_pipe->len < c->resp_pipe->cap && up->readable && !c->resp_body.done && !c->up_eof)
+    {
+      n = weft_pipe_fill (c->resp_pipe, up->h.fd, c->resp_body.kind == WEFT_HTTP_BODY_LENGTH ?
+                          c->resp_body.remaining : G_MAXUINT64);
+      if (n > 0)
+        {
+          weft_conn_framer_spliced (&c->resp_body, (gsize) n);
+          weft_worker_listener_count_spliced (c->wl, TRUE, (gsize) n);
+          progress = TRUE;
+        }
+      else if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        weft_conn_fill_again (c->resp_pipe, &up->readable);
+      else
+        {
+          /* end or reset: the framing decides whether the body is whole */
+          c->up_eof = TRUE;
+          progress = TRUE;
+        }
+    }
+  if (c->resp_pipe->len > 0 && c->writable)
+    {
+      n = weft_pipe_drain (c->resp_pipe, c->h.fd);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        c->writable = FALSE;
+      else if (n < 0)
+        {
+          weft_conn_client_gone (c);
+          return TRUE;
+        }
+      else
+        {
+          c->bytes_out += (guint64) n;
+          c->req.bytes_sent += (guint64) n;
+          progress |= n > 0;
+        }
+    }
+  if (c->resp_pipe->len == 0 && (c->resp_body.done || c->up_eof))
+    {
+      weft_pipe_pool_put (c->worker->pipes, c->resp_pipe);
+      c->resp_pipe = NULL;
+    }
+  return progress;
+}
+
+/* ------------------------------------------------------------------ */
 /* completion                                                           */
 /* ------------------------------------------------------------------ */
 
@@ -1761,6 +1942,7 @@ weft_conn_check_done (WeftConn *c)
                 c->local_sent == c->req.local_body_len;
   else
     resp_done = c->resp_head_done && weft_conn_out_empty (c) && c->resp_body.ready == 0 &&
+                (c->resp_pipe == NULL || c->resp_pipe->len == 0) &&
                 (c->resp_body.done || (c->resp_body.kind == WEFT_HTTP_BODY_CLOSE && c->up_eof));
   if (!resp_done)
     return;
@@ -2009,9 +2191,11 @@ weft_conn_run (WeftConn *c)
         }
       progress |= weft_conn_parse (c);
       progress |= !c->dead && weft_conn_write_up (c);
+      progress |= !c->dead && weft_conn_splice_up (c);
       progress |= !c->dead && weft_conn_read_up (c);
       progress |= !c->dead && weft_conn_response_head (c);
       progress |= !c->dead && weft_conn_write_client (c);
+      progress |= !c->dead && weft_conn_splice_down (c);
       if (c->dead)
         break;
       weft_conn_check_tunnel (c);

@@ -9,6 +9,7 @@
 
 #include <weft/plugin.h>
 #include "weft-buf-pool-private.h"
+#include "weft-pipe-pool-private.h"
 #include "weft-epoll-source-private.h"
 #include "weft-generation-private.h"
 #include "weft-upstream-pool-private.h"
@@ -64,6 +65,7 @@ typedef struct {
   WeftMetricSeries *conns_active;
   WeftMetricSeries *conns_total;
   WeftMetricSeries *requests[6];      /* by status class: 1xx..5xx, [0] other */
+  WeftMetricSeries *spliced[2];       /* body bytes spliced: [0] request, [1] response */
   WeftMetricSeries *tls_ok[2][2];     /* [role][resumed], resolved at first use */
   WeftMetricSeries *tls_failed[2][WEFT_TLS_FAIL_COUNT]; /* [role][failure], likewise */
   gboolean          closed;
@@ -76,6 +78,7 @@ struct _WeftWorker {
   GMainLoop         *loop;
   WeftEpollSource   *epoll;
   WeftBufPool       *bufs;
+  WeftPipePool      *pipes;         /* for splice(2) of bodies */
   WeftUpstreamPool  *pool;
   WeftGeneration    *gen;           /* new requests use this */
   GPtrArray         *retiring;      /* older generations with requests in flight */
@@ -126,6 +129,9 @@ void        weft_worker_random_id    (WeftWorker *worker, char out[37]);
 /* counts a TLS handshake on @wl: @failure NONE for a success */
 void        weft_worker_listener_count_tls (WeftWorkerListener *wl, WeftTlsRole role,
                                             gboolean resumed, WeftTlsFailure failure);
+/* counts @n body bytes spliced on @wl, of a request or of a response */
+void        weft_worker_listener_count_spliced (WeftWorkerListener *wl, gboolean response,
+                                                gsize n);
 guint64     weft_worker_random       (WeftWorker *worker);
 /* a timer callback brackets its work with these, as an epoll batch is */
 void        weft_worker_begin_batch  (WeftWorker *worker);

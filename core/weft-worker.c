@@ -356,6 +356,7 @@ weft_worker_new (guint index, WeftCoreMetrics *metrics, GMainContext *main_conte
   if (w->epoll != NULL)
     weft_epoll_source_set_batch_begin (w->epoll, weft_worker_batch_begin_cb);
   w->bufs = weft_buf_pool_new (1 << 20);
+  w->pipes = weft_pipe_pool_new (8);
   w->pool = weft_upstream_pool_new (w->epoll, w->bufs, 1024);
   w->retiring = g_ptr_array_new ();
   w->listeners = g_ptr_array_new ();
@@ -434,6 +435,7 @@ weft_worker_free (WeftWorker *w)
     }
   weft_upstream_pool_free (w->pool);
   weft_buf_pool_free (w->bufs);
+  weft_pipe_pool_free (w->pipes);
   g_source_destroy (w->tick);
   g_source_unref (w->tick);
   weft_epoll_source_free (w->epoll);
@@ -527,6 +529,25 @@ weft_worker_listener_series (WeftMetric *metric, const char *listener, const cha
   const char *values[] = { listener, code, NULL };
 
   return weft_metric_get_series (metric, values);
+}
+
+/* resolved at the first spliced body, so listeners that never splice list
+ * none; registering is idempotent, so the worker may do it */
+void
+weft_worker_listener_count_spliced (WeftWorkerListener *wl, gboolean response, gsize n)
+{
+  static const char *const directions[] = { "request", "response" };
+  WeftMetricSeries **slot = &wl->spliced[response ? 1 : 0];
+
+  if (*slot == NULL)
+    {
+      WeftMetric *m = weft_metrics_register (WEFT_METRIC_COUNTER, "weft_spliced_bytes_total",
+          "Body bytes moved socket to socket with splice(2), never copied through weft.",
+          (const char *const[]) { "listener", "direction", NULL }, NULL, 0);
+      *slot = weft_metric_get_series (m, (const char *const[]) {
+                                        wl->name, directions[response ? 1 : 0], NULL });
+    }
+  weft_metric_series_add (*slot, (gint64) n);
 }
 
 /* series are resolved at the first handshake of each kind, so listeners
