@@ -25,6 +25,8 @@
 
 #include <string.h>
 
+#include "weft-ascii-private.h"
+
 /* byte classes */
 #define WEFT_HTTP_C_TCHAR 0x01  /* token (RFC 9110 5.6.2) */
 #define WEFT_HTTP_C_VCHAR 0x02  /* 0x21-0x7e */
@@ -132,7 +134,7 @@ typedef enum {
 static gboolean
 weft_http_eq (const char *s, gsize len, const char *lit, gsize lit_len)
 {
-  return len == lit_len && g_ascii_strncasecmp (s, lit, len) == 0;
+  return len == lit_len && weft_ascii_caseeq (s, lit, len);
 }
 
 #define WEFT_HTTP_EQ(s, len, lit) weft_http_eq ((s), (len), lit, sizeof (lit) - 1)

@@ -4,6 +4,12 @@
 
 #include <string.h>
 
+#include "weft-ascii-private.h"
+
+/* a header whose name is the literal @lit, in any case */
+#define WEFT_NAME_IS(h, lit) \
+  ((h)->name_len == sizeof (lit) - 1 && weft_ascii_caseeq ((h)->name, lit, sizeof (lit) - 1))
+
 #define WEFT_HDR_INITIAL 32
 
 /* ------------------------------------------------------------------ */
@@ -69,7 +75,7 @@ weft_hdr_list_find (const WeftHdrList *list, const char *name, guint from)
   gsize len = strlen (name);
 
   for (guint i = from; i < list->n; i++)
-    if (list->items[i].name_len == len && g_ascii_strcasecmp (list->items[i].name, name) == 0)
+    if (list->items[i].name_len == len && weft_ascii_caseeq (list->items[i].name, name, len))
       return (gint) i;
   return -1;
 }
@@ -233,12 +239,12 @@ weft_request_begin (WeftRequest *req, WeftConn *conn, WeftBufPool *bufs, WeftBuf
       /* hop-by-hop headers stop here, but Upgrade is re-sent on upgrades */
       if ((h->flags & WEFT_HTTP_HEADER_HOP) != 0)
         {
-          if (head->upgrade && g_ascii_strcasecmp (h->name, "upgrade") == 0)
+          if (head->upgrade && WEFT_NAME_IS (h, "upgrade"))
             req->upgrade_value = h->value;
           continue;
         }
       /* framing is rebuilt from the parse, not copied */
-      if (g_ascii_strcasecmp (h->name, "content-length") == 0)
+      if (WEFT_NAME_IS (h, "content-length"))
         continue;
       req->headers.items[req->headers.n++] = (WeftHdr) { h->name, h->value, h->name_len,
                                                          h->value_len };
@@ -282,7 +288,7 @@ weft_request_set_response_head (WeftRequest *req, WeftBuf *head_buf, const WeftH
       if ((h->flags & WEFT_HTTP_HEADER_HOP) != 0)
         continue;
       /* a bodiless response (HEAD, 304) keeps its Content-Length as sent */
-      if (head->body_kind != WEFT_HTTP_BODY_NONE && g_ascii_strcasecmp (h->name, "content-length") == 0)
+      if (head->body_kind != WEFT_HTTP_BODY_NONE && WEFT_NAME_IS (h, "content-length"))
         continue;
       weft_hdr_list_add_len (req, &req->resp_headers, h->name, h->name_len, h->value,
                              h->value_len);
@@ -340,9 +346,8 @@ static void
 weft_w_u64 (WeftWriter *w, guint64 v)
 {
   char num[24];
-  int n = g_snprintf (num, sizeof num, "%" G_GUINT64_FORMAT, v);
 
-  weft_w (w, num, (gsize) n);
+  weft_w (w, num, weft_ascii_u64 (num, v));
 }
 
 static void
@@ -351,7 +356,7 @@ weft_w_list (WeftWriter *w, const WeftHdrList *list, gboolean skip_host)
   for (guint i = 0; i < list->n; i++)
     {
       const WeftHdr *h = &list->items[i];
-      if (skip_host && h->name_len == 4 && g_ascii_strcasecmp (h->name, "host") == 0)
+      if (skip_host && WEFT_NAME_IS (h, "host"))
         continue;
       weft_w_header (w, h->name, h->name_len, h->value, h->value_len);
     }
@@ -395,10 +400,15 @@ weft_request_write_upstream_head (WeftRequest *req, WeftBuf *out, const char *au
 static void
 weft_w_status_line (WeftWriter *w, guint status, const char *reason)
 {
-  char line[64];
-  int n = g_snprintf (line, sizeof line, "HTTP/1.1 %03u ", status);
+  char line[16] = "HTTP/1.1 ";
 
-  weft_w (w, line, (gsize) n);
+  /* the parser and the API keep a status to three digits */
+  status = MIN (status, 999u);
+  line[9] = (char) ('0' + status / 100);
+  line[10] = (char) ('0' + status / 10 % 10);
+  line[11] = (char) ('0' + status % 10);
+  line[12] = ' ';
+  weft_w (w, line, 13);
   weft_ws (w, reason != NULL && *reason != '\0' ? reason : weft_http_status_phrase (status));
   weft_w (w, "\r\n", 2);
 }

@@ -135,6 +135,44 @@ test_observation (Fixture *f, gconstpointer data)
                    "UF,RL");
 }
 
+/* the heads weft writes: status line and framing are formatted by hand */
+static void
+test_serialise (Fixture *f, gconstpointer data)
+{
+  static const char resp[] = "HTTP/1.1 404 Nope\r\nContent-Length: 1234567890123\r\n"
+                             "X-A: b\r\n\r\n";
+  static const char text[] = "PUT /up HTTP/1.1\r\nHost: svc\r\nContent-Length: 18446744\r\n"
+                             "X-A: 1\r\n\r\n";
+  WeftRequest *req = &f->req;
+  WeftHttpHead head;
+  WeftHttpError err = WEFT_HTTP_ERR_NONE;
+  WeftBuf *in = weft_buf_pool_get (f->pool, 4096);
+  WeftBuf *out = weft_buf_pool_get (f->pool, 4096);
+
+  (void) data;
+  weft_request_end (req);
+  weft_buf_append (in, text, sizeof text - 1);
+  g_assert_cmpint (weft_http_parse_request (in->data, in->end, NULL, &head, &err), ==,
+                   WEFT_HTTP_PARSE_OK);
+  memset (req, 0, sizeof *req);
+  weft_request_begin (req, NULL, f->pool, in, &head);
+  g_assert_true (weft_request_write_upstream_head (req, out, NULL, FALSE));
+  g_assert_nonnull (g_strstr_len (weft_buf_head (out), (gssize) weft_buf_len (out),
+                                  "\r\ncontent-length: 18446744\r\n"));
+  out->start = out->end = 0;
+
+  in = weft_buf_pool_get (f->pool, 4096);
+  weft_buf_append (in, resp, sizeof resp - 1);
+  g_assert_cmpint (weft_http_parse_response (in->data, in->end, NULL, FALSE, &head, &err), ==,
+                   WEFT_HTTP_PARSE_OK);
+  weft_request_set_response_head (req, in, &head);
+  g_assert_true (weft_request_write_response_head (req, out, FALSE));
+  weft_buf_append (out, "", 1);
+  g_assert_cmpstr (weft_buf_head (out), ==,
+                   "HTTP/1.1 404 Nope\r\nX-A: b\r\ncontent-length: 1234567890123\r\n\r\n");
+  weft_buf_pool_put (f->pool, out);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -144,6 +182,8 @@ main (int argc, char **argv)
   g_test_add ("/request/headers/invalid-changes-nothing", Fixture, NULL, fixture_set_up,
               test_invalid_changes_nothing, fixture_tear_down);
   g_test_add ("/request/observation", Fixture, NULL, fixture_set_up, test_observation,
+              fixture_tear_down);
+  g_test_add ("/request/serialise", Fixture, NULL, fixture_set_up, test_serialise,
               fixture_tear_down);
   return g_test_run ();
 }
