@@ -6,7 +6,8 @@
 #
 # Usage: bench/all.sh            (about 35 minutes; QUICK=1: a few minutes)
 # Knobs (environment): RUNS=3 DURATION=10 (passed to every part)
-#                      QUICK=1 (RUNS=1, DURATION=3, SOAK=60: a smoke test)
+#                      QUICK=1 (RUNS=1, DURATION=3, SOAK=60 and
+#                        SOAK_WARMUP=20: a smoke test)
 #                      SOAK (seconds of the soak; the soak part's default
 #                        otherwise), BUILD_DIR (passed on when set),
 #                      PARTS="run run-w2 idle bodies reload soak" (a subset)
@@ -29,7 +30,9 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
 QUICK=${QUICK:-0}
 if ((QUICK)); then
-  RUNS=${RUNS:-1} DURATION=${DURATION:-3} SOAK=${SOAK:-60}
+  # soak.sh wants SOAK > SOAK_WARMUP + SOAK_INTERVAL (its defaults: 60 + 10)
+  RUNS=${RUNS:-1} DURATION=${DURATION:-3} SOAK=${SOAK:-60} SOAK_WARMUP=${SOAK_WARMUP:-20}
+  export SOAK_WARMUP
 fi
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
@@ -214,7 +217,7 @@ write_report() {
     echo
     echo "- machine: $(nproc) cores ($(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
     echo "- weft $commit$dirty"
-    echo "- \`$( ((QUICK)) && echo "QUICK=1 ")RUNS=$RUNS DURATION=$DURATION${SOAK:+ SOAK=$SOAK} bench/all.sh\`$( ((QUICK)) && echo " (a smoke test: one run per number, not a measurement)"); took $((elapsed / 60)) min $((elapsed % 60)) s"
+    echo "- \`$( ((QUICK)) && echo "QUICK=1 ")RUNS=$RUNS DURATION=$DURATION${SOAK:+ SOAK=$SOAK}${SOAK_WARMUP:+ SOAK_WARMUP=$SOAK_WARMUP} bench/all.sh\`$( ((QUICK)) && echo " (a smoke test: one run per number, not a measurement)"); took $((elapsed / 60)) min $((elapsed % 60)) s"
     echo
     echo "## Summary"
     echo
