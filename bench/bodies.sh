@@ -196,9 +196,14 @@ bodies_curl() {
 }
 
 bodies_transfer() {  # target pid port dl|ul
-  local t=$1 pid=$2 port=$3 dir=$4 bps
+  local t=$1 pid=$2 port=$3 dir=$4 bps s0 s1
   [[ $t != backend ]] && sampler_start "$pid"
+  s0=$(snap "$pid")
   bodies_curl "$dir" "$port"
+  s1=$(snap "$pid")
+  # CPU of processes outside the benchmark meanwhile (the sampler counts:
+  # it is not a child of this shell until it is reaped), % of all cores
+  add "$t" foreign "$(foreign_pct "$s0" "$s1")"
   bps=$(awk -v b="$CURL_BYTES" -v s="$CURL_SECS" 'BEGIN{printf "%.0f", b / s}')
   add "$t" "bps_$dir" "$bps"
   if [[ $t != backend ]]; then
@@ -223,7 +228,8 @@ bodies_measure_one() {  # target run
     is_alive "$pid" || die "$t died during the run; log: $(cat "$WORK/$t/out.log")"
     stop_pid "$pid"
   fi
-  log "run $run $t: download $(mbs "${R[$t:bps_dl]##* }") MB/s, upload $(mbs "${R[$t:bps_ul]##* }") MB/s; RSS growth ${R[$t:grow_dl]:-–} / ${R[$t:grow_ul]:-–} kB"
+  local g_dl=${R[$t:grow_dl]:-–} g_ul=${R[$t:grow_ul]:-–}
+  log "run $run $t: download $(mbs "${R[$t:bps_dl]##* }") MB/s, upload $(mbs "${R[$t:bps_ul]##* }") MB/s; RSS growth ${g_dl##* } / ${g_ul##* } kB; other load ${R[$t:foreign]##* }%"
 }
 
 mbs() { awk -v b="$1" 'BEGIN{ if (b == "nan" || b == "") print "nan"; else printf "%.0f", b / 1e6 }'; }
@@ -287,6 +293,9 @@ bodies_report() {
     echo "- weft $commit$dirty, release build; $(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | awk '{print "HAProxy " $3}'); $(curl --version | head -1 | cut -d' ' -f1-2)"
     echo "- a $BODY_MIB MiB body: GET from the backend nginx (sendfile, the file in /dev/shm) and PUT to it (it reads the whole body into a temp file in /dev/shm before it answers, and its log shows every byte arrived); curl to /dev/null or from the file; 1 worker each, run.sh's configs (nginx with proxy_buffering off, proxy_request_buffering off, client_max_body_size 0; weft with timeouts.request 75s; HAProxy as it is)"
     echo "- RSS: VmRSS summed over the proxy's processes, sampled every $SAMPLE_MS ms during each transfer; growth = max - before. Throughput = bytes / curl's time_total, MB = 10^6 bytes"
+    local allf=""
+    for t in "${TARGET_LIST[@]}"; do allf="$allf ${R[$t:foreign]:-}"; done
+    echo "- CPU used by processes outside the benchmark during the transfers, as % of all cores: median $(median "$allf")%, max $(tr ' ' '\n' <<<"$allf" | awk NF | sort -g | tail -1)% (the RSS sampler's few % included; 0 on a quiet machine)"
     echo "- every number is the median of $RUNS runs (each starts the proxy afresh; weft/nginx ratios are medians of per-run ratios); took ${elapsed} s; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
     echo "| proxy | download MB/s | upload MB/s | RSS before (MiB) | RSS growth, download (KiB) | RSS growth, upload (KiB) | RSS samples per transfer |"

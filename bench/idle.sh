@@ -125,17 +125,26 @@ backend_active() {
 }
 
 # ---------------------------------------------------------------- measure
+# idle_wrk <target> <pid> <port> <conns> <metric>: one measured wrk run;
+# also records how much CPU processes outside the benchmark used meanwhile
+# (run.sh's foreign_pct: % of all cores), the warning light for noise
+idle_wrk() {
+  local s0 s1
+  s0=$(snap "$2")
+  run_wrk "$4" "$3" "$DURATION"
+  s1=$(snap "$2")
+  add "$1" "$5" "$(awk -v r="$W_requests" -v d="$W_duration_us" 'BEGIN{printf "%.0f", r / (d / 1e6)}')"
+  add "$1" errors "$W_errors"
+  add "$1" foreign "$(foreign_pct "$s0" "$s1")"
+}
+
 idle_measure_one() {  # target run
   local t=$1 run=$2 pid port rss0 anon0 rss1 anon1 rss2 rps
   start_target "$t"; pid=$START_PID; port=$TARGET_PORT
   sleep 1
   run_wrk 64 "$port" "$WARMUP" >/dev/null
-  run_wrk 64 "$port" "$DURATION"
-  rps=$(awk -v r="$W_requests" -v d="$W_duration_us" 'BEGIN{printf "%.0f", r / (d / 1e6)}')
-  add "$t" rps64_0 "$rps"; add "$t" errors "$W_errors"
-  run_wrk 1 "$port" "$DURATION"
-  rps=$(awk -v r="$W_requests" -v d="$W_duration_us" 'BEGIN{printf "%.0f", r / (d / 1e6)}')
-  add "$t" rps1_0 "$rps"; add "$t" errors "$W_errors"
+  idle_wrk "$t" "$pid" "$port" 64 rps64_0
+  idle_wrk "$t" "$pid" "$port" 1 rps1_0
   sleep 1
   read -r rss0 anon0 _ <<<"$(mem_kb "$pid")"
   add "$t" rss_before "$rss0"; add "$t" anon_before "$anon0"
@@ -152,12 +161,8 @@ idle_measure_one() {  # target run
   add "$t" anon_per_conn "$(awk -v a="$anon0" -v b="$anon1" -v n="$IDLE_OPEN" 'BEGIN{printf "%.3f", n ? (b - a) / n : 0}')"
   add "$t" backend_active "$(backend_active)"
 
-  run_wrk 64 "$port" "$DURATION"
-  rps=$(awk -v r="$W_requests" -v d="$W_duration_us" 'BEGIN{printf "%.0f", r / (d / 1e6)}')
-  add "$t" rps64_i "$rps"; add "$t" errors "$W_errors"
-  run_wrk 1 "$port" "$DURATION"
-  rps=$(awk -v r="$W_requests" -v d="$W_duration_us" 'BEGIN{printf "%.0f", r / (d / 1e6)}')
-  add "$t" rps1_i "$rps"; add "$t" errors "$W_errors"
+  idle_wrk "$t" "$pid" "$port" 64 rps64_i
+  idle_wrk "$t" "$pid" "$port" 1 rps1_i
   read -r rss2 _ _ <<<"$(mem_kb "$pid")"
   add "$t" rss_after "$rss2"
 
@@ -204,6 +209,9 @@ idle_report() {
     echo "- machine: $(nproc) cores ($(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)), kernel $(uname -r)"
     echo "- weft $commit$dirty, release build; $(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | awk '{print "HAProxy " $3}'); wrk -t1"
     echo "- $IDLE_CONNS idle keep-alive connections from \`bench/idle-conns\` (one process, epoll; each sent one GET and read the answer), from $IDLE_SOURCES source address(es); 1 worker each, keep-alive to the backend (run.sh's configs) with the idle timeout raised to $IDLE_TIMEOUT (weft \`timeouts: {client_idle: $IDLE_TIMEOUT}\`, nginx \`keepalive_timeout\`, HAProxy \`timeout client/http-keep-alive\`) and room for the connections (nginx \`worker_connections\`, HAProxy \`maxconn\`); RLIMIT_NOFILE $(ulimit -n)"
+    local allf=""
+    for t in "${TARGET_LIST[@]}"; do allf="$allf ${R[$t:foreign]:-}"; done
+    echo "- CPU used by processes outside the benchmark during the measured wrk runs, as % of all cores: median $(median "$allf")%, max $(tr ' ' '\n' <<<"$allf" | awk NF | sort -g | tail -1)% (0 on a quiet machine)"
     echo "- wrk -c64 and -c1 for ${DURATION} s each, without and then with the idle connections; every number is the median of $RUNS runs; ratios are the median of the per-run ratios (with idle / without, the same proxy process minutes apart); took ${elapsed} s; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
     echo "| proxy | req/s @64, no idle | req/s @64, ${IDLE_CONNS} idle | ratio | req/s @1, no idle | req/s @1, ${IDLE_CONNS} idle | ratio | idle conns opened | RSS before (MiB) | RSS with idle (MiB) | RSS per idle conn (KiB) | RssAnon per idle conn (KiB) | RSS after the load (MiB) | idle conns open at the end | backend conns while idle |"
