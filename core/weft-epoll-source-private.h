@@ -32,6 +32,12 @@ void             weft_epoll_source_set_batch_begin (WeftEpollSource *self,
 WeftEpollSource *weft_epoll_source_new    (GMainContext *context,
                                            void (*batch_done) (gpointer), gpointer data);
 void             weft_epoll_source_free   (WeftEpollSource *source);
+/* the calling thread iterates the source's context: its poll becomes one
+ * epoll_wait() (call it first thing on the worker thread) */
+void             weft_epoll_source_bind_thread (WeftEpollSource *source);
+/* events were polled and not yet dispatched: handlers they point at must
+ * not be freed before the dispatch */
+gboolean         weft_epoll_source_has_pending (WeftEpollSource *source);
 gboolean         weft_epoll_source_add    (WeftEpollSource *source, WeftEpollHandler *handler,
                                            int fd, guint32 events);
 /* changes the interest set; a no-op when it is the same */

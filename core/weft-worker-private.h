@@ -93,6 +93,7 @@ struct _WeftWorker {
   gint64             wall_offset_us; /* wall clock minus monotonic, per batch */
   guint64            rng[2];
   gboolean           draining;
+  gboolean           in_loop;       /* the thread runs the loop now */
   gsize              released;      /* bytes freed since the last trim */
   GSource           *tick;
   WeftCoreMetrics   *metrics;

@@ -237,6 +237,15 @@ weft_worker_batch_done (gpointer data)
 {
   WeftWorker *w = data;
 
+  /* a timer ran between the poll and the epoll dispatch: an event taken by
+   * the poll may point at a connection closed here, so the frees wait for
+   * the dispatch's own batch_done */
+  if (w->in_loop && weft_epoll_source_has_pending (w->epoll))
+    {
+      weft_worker_update_clock (w);
+      return;
+    }
+
   while (w->dead != NULL)
     {
       WeftConn *c = w->dead;
@@ -334,8 +343,11 @@ weft_worker_thread (gpointer data)
   WeftWorker *w = data;
 
   weft_worker_current = w;
+  weft_epoll_source_bind_thread (w->epoll);
   g_main_context_push_thread_default (w->context);
+  w->in_loop = TRUE;
   g_main_loop_run (w->loop);
+  w->in_loop = FALSE;
   g_main_context_pop_thread_default (w->context);
   weft_worker_current = NULL;
   return NULL;
