@@ -10,6 +10,7 @@
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 
 static void
 weft_print_problems (const GError *error)
@@ -33,11 +34,30 @@ weft_main_check (const char *config_path)
   return 0;
 }
 
+/* a sidecar holds a socket per client and per upstream connection: the
+ * soft limit (often 1024) goes up to the hard one, as nginx's
+ * worker_rlimit_nofile does; the systemd unit raises the hard one */
+static void
+weft_main_raise_nofile (void)
+{
+  struct rlimit rl;
+
+  if (getrlimit (RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+    return;
+  rl.rlim_cur = rl.rlim_max;
+  if (setrlimit (RLIMIT_NOFILE, &rl) != 0)
+    weft_log (WEFT_LOG_WARNING, "server", "cannot raise the open-file limit to %llu",
+              (unsigned long long) rl.rlim_max);
+}
+
 static int
 weft_main_run (const char *config_path)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(WeftServer) server = weft_server_new (config_path, &error);
+  g_autoptr(WeftServer) server = NULL;
+
+  weft_main_raise_nofile ();
+  server = weft_server_new (config_path, &error);
 
   if (server == NULL)
     {

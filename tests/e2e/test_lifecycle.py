@@ -12,8 +12,8 @@ import tempfile
 import threading
 import time
 
-from weftlib import (WEFT, Backend, Tap, Weft, admin_get, check, config_yaml, free_port,
-                     request, wait_for)
+from weftlib import (WEFT, Backend, SkipTest, Tap, Weft, admin_get, check, config_yaml,
+                     free_port, request, wait_for)
 
 app = Backend("app")
 
@@ -172,10 +172,42 @@ def test_restart_after_kill_9():
         w.stop()
 
 
+def test_open_file_limit_raised():
+    """started with a soft limit of 256 open files, weft raises it to the
+    hard limit and holds 400 client connections (each with an upstream
+    one); before, accept() failed with EMFILE near 250"""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < 2048:
+        raise SkipTest(f"hard open-file limit {hard} is too low to tell")
+    port, admin = free_port(), free_port()
+    w = Weft(simple(port, admin))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    try:
+        w.start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    socks = []
+    try:
+        limits = open(f"/proc/{w.proc.pid}/limits").read()
+        line = next(l for l in limits.splitlines() if l.startswith("Max open files"))
+        check(line.split()[3] == str(hard), f"soft limit not raised: {line}")
+        for _ in range(400):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(b"GET /slow/300 HTTP/1.1\r\nhost: x\r\n\r\n")
+            socks.append(s)
+        answered = sum(1 for s in socks if s.recv(64).startswith(b"HTTP/1.1 200"))
+        check(answered == 400, f"{answered} of 400 concurrent connections answered 200")
+    finally:
+        for s in socks:
+            s.close()
+        w.stop()
+
+
 tap = Tap()
 for t in [test_sd_notify, test_sigterm_drains_in_flight, test_drain_timeout,
           test_post_drain_exits, test_check_never_binds, test_version_and_help,
-          test_log_level_filters, test_restart_after_kill_9]:
+          test_log_level_filters, test_restart_after_kill_9, test_open_file_limit_raised]:
     tap.run(t)
 app.stop()
 tap.done()
