@@ -45,7 +45,7 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/run.sh"
 SUMMARY_FILE=${SUMMARY_FILE:-}
 DETAIL_FILE=${DETAIL_FILE:-}
 IDLE_TARGETS=(weft nginx haproxy)
-# fds a proxy may need: client side, backend side (HAProxy keeps a backend
+# fds a proxy may need: client side, backend side (should a proxy keep a backend
 # connection per client one), a margin; capped at the hard limit, which
 # even root cannot raise without CAP_SYS_RESOURCE (a container)
 IDLE_MAX_FDS=$((2 * IDLE_CONNS + 4096))
@@ -63,7 +63,8 @@ idle_patch() {
 
 # run.sh's configs as they are (1 worker, keep-alive to the backend), with
 # room for IDLE_CONNS connections and an idle timeout of IDLE_TIMEOUT; the
-# backend too, since HAProxy keeps a backend connection per client one
+# backend too, in case a proxy keeps a backend connection per idle client
+# (the report shows the backend's active connections: none of the three does)
 idle_write_configs() {
   write_configs
   local f conns=$((IDLE_CONNS + 8192)) secs=${IDLE_TIMEOUT%s}
