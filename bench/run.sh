@@ -799,6 +799,8 @@ verdict_ge() {
     else printf "MISSED by %.0f%%\n", (1 - x / g) * 100 }'
 }
 
+workers_txt() { if (($1 == 1)); then echo "1 worker"; else echo "$1 workers"; fi; }
+
 # cell <target> <formatted value>: the value, or "–" when <target> was not measured
 cell() { if has "$1"; then echo "$2"; else echo "–"; fi; }
 
@@ -824,12 +826,12 @@ issue7_rows() {
   fi
   if has weft && has nginx; then
     r=$(rdiv "${M[weft:rps]}" "${M[nginx:rps]}")
-    local what="2. req/s @64 conns, $WORKERS worker(s), wrk -t$WRK_THREADS" goal="report" v="–"
+    local what="2. req/s @64 conns, $(workers_txt "$WORKERS"), wrk -t$WRK_THREADS" goal="report" v="–"
     ((WORKERS == 2)) && goal="≥ 1.0x nginx" v=$(verdict_ge "$r" 1.0)
     irow "$what" "$(fmt0 "${M[weft:rps]}")" "$(fmt0 "${M[nginx:rps]}")" "$(cell haproxy "$(fmt0 "${M[haproxy:rps]}")")" "${r}x nginx" "$goal" "$v"
     if ((WORKERS != 1)); then
       r=$(rdiv "${M[weft:cpu_us]}" "${M[nginx:cpu_us]}")
-      irow "2. CPU µs/req @64 conns, $WORKERS worker(s)" "$(fmt2 "${M[weft:cpu_us]}")" "$(fmt2 "${M[nginx:cpu_us]}")" \
+      irow "2. CPU µs/req @64 conns, $(workers_txt "$WORKERS")" "$(fmt2 "${M[weft:cpu_us]}")" "$(fmt2 "${M[nginx:cpu_us]}")" \
         "$(cell haproxy "$(fmt2 "${M[haproxy:cpu_us]}")")" "${r}x nginx" "report" "–"
     fi
   fi
@@ -905,7 +907,7 @@ report() {
     local built="built with \`meson setup --buildtype=release\`"
     ((SKIP_BUILD)) && built="SKIP_BUILD=1: the binaries already in $BUILD_DIR, which may be older than the tree ($(date -r "$WEFT_BIN" '+%Y-%m-%d %H:%M'))"
     echo "- weft $commit$dirty, $built; $(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | awk '{print "HAProxy " $3}'); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
-    echo "- $WORKERS worker(s) each (weft \`workers: $WORKERS\`, nginx \`worker_processes $WORKERS\`, HAProxy \`nbthread $WORKERS\`); backend: nginx, $BACKEND_WORKERS worker(s), fixed 19-byte 200 response; wrk -t$WRK_THREADS (-t1 at 1 connection), ${DURATION} s per measured run after ${WARMUP} s warm-up"
+    echo "- $(workers_txt "$WORKERS") each (weft \`workers: $WORKERS\`, nginx \`worker_processes $WORKERS\`, HAProxy \`nbthread $WORKERS\`); backend: nginx, $(workers_txt "$BACKEND_WORKERS"), fixed 19-byte 200 response; wrk -t$WRK_THREADS (-t1 at 1 connection), ${DURATION} s per measured run after ${WARMUP} s warm-up"
     if [[ -n $TARGETS ]]; then echo "- only these targets were measured (TARGETS): ${TARGET_LIST[*]}"; fi
     echo "- every number is the median of $RUNS runs (each run starts the proxy afresh); load average before/after: $load_before / $load_after; took ${elapsed} s"
     local allf=""
