@@ -1748,118 +1748,121 @@ weft_conn_framer_spliced (WeftFramer *f, gsize n)
   f->done = f->remaining == 0;
 }
 
-/* EAGAIN from filling a pipe that is not empty may mean the pipe is full,
- * not the socket empty: only an empty pipe's EAGAIN clears @readable */
-static void
-weft_conn_fill_again (WeftPipe *pipe, gboolean *readable)
+typedef enum {
+  WEFT_SPLICE_OK,
+  WEFT_SPLICE_SOURCE_ENDED,   /* end of stream, or a reset, on the reading side */
+  WEFT_SPLICE_SINK_FAILED,    /* the writing side failed */
+} WeftSpliceResult;
+
+/* one fill of @pipe from @src and one drain of it to @dst */
+static WeftSpliceResult
+weft_conn_splice_step (WeftPipe *pipe, int src, gboolean *readable, guint64 max, gboolean src_done,
+                       int dst, gboolean *writable, gsize *moved_in, gsize *moved_out)
 {
-  if (pipe->len == 0)
-    *readable = FALSE;
+  gssize n;
+
+  *moved_in = *moved_out = 0;
+  if (pipe->len < pipe->cap && *readable && !src_done)
+    {
+      n = weft_pipe_fill (pipe, src, max);
+      /* EAGAIN into a pipe that is not empty may mean its slots are full,
+       * not that the socket is empty: only an empty pipe's clears @readable */
+      if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        *readable = *readable && pipe->len > 0;
+      else if (n <= 0)
+        return WEFT_SPLICE_SOURCE_ENDED;
+      else
+        *moved_in = (gsize) n;
+    }
+  if (pipe->len > 0 && *writable)
+    {
+      n = weft_pipe_drain (pipe, dst);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        *writable = FALSE;
+      else if (n < 0)
+        return WEFT_SPLICE_SINK_FAILED;
+      else
+        *moved_out = (gsize) n;
+    }
+  return WEFT_SPLICE_OK;
+}
+
+/* a drained pipe of a finished body goes back to the pool */
+static void
+weft_conn_pipe_done (WeftConn *c, WeftPipe **pipe, gboolean body_over)
+{
+  if ((*pipe)->len > 0 || !body_over)
+    return;
+  weft_pipe_pool_put (c->worker->pipes, *pipe);
+  *pipe = NULL;
 }
 
 static gboolean
 weft_conn_splice_up (WeftConn *c)
 {
   WeftUpConn *up = c->up;
-  gboolean progress = FALSE;
-  gssize n;
+  WeftSpliceResult r;
+  gsize in, out;
 
   if (!weft_conn_req_splice_wanted (c))
     return FALSE;
   if (c->req_pipe == NULL && (c->req_pipe = weft_pipe_pool_get (c->worker->pipes)) == NULL)
     return FALSE;
-  if (c->req_pipe->len < c->req_pipe->cap && c->readable && !c->req_body.done)
+  r = weft_conn_splice_step (c->req_pipe, c->h.fd, &c->readable, c->req_body.remaining,
+                             c->req_body.done, up->h.fd, &up->writable, &in, &out);
+  if (in > 0)
     {
-      n = weft_pipe_fill (c->req_pipe, c->h.fd, c->req_body.remaining);
-      if (n > 0)
-        {
-          c->bytes_in += (guint64) n;
-          weft_conn_framer_spliced (&c->req_body, (gsize) n);
-          weft_worker_listener_count_spliced (c->wl, FALSE, (gsize) n);
-          progress = TRUE;
-        }
-      else if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        weft_conn_fill_again (c->req_pipe, &c->readable);
-      else
-        {
-          /* the client left mid-body: the request can never complete */
-          c->client_eof = TRUE;
-          return TRUE;
-        }
+      c->bytes_in += in;
+      weft_conn_framer_spliced (&c->req_body, in);
+      weft_worker_listener_count_spliced (c->wl, FALSE, in);
     }
-  if (c->req_pipe->len > 0 && up->writable)
+  if (r == WEFT_SPLICE_SOURCE_ENDED)
     {
-      n = weft_pipe_drain (c->req_pipe, up->h.fd);
-      if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        up->writable = FALSE;
-      else if (n < 0)
-        {
-          weft_conn_upstream_broke (c, FALSE);
-          return TRUE;
-        }
-      progress |= n > 0;
+      /* the client left mid-body: the request can never complete */
+      c->client_eof = TRUE;
+      return TRUE;
     }
-  if (c->req_pipe->len == 0 && c->req_body.done)
+  if (r == WEFT_SPLICE_SINK_FAILED)
     {
-      weft_pipe_pool_put (c->worker->pipes, c->req_pipe);
-      c->req_pipe = NULL;
+      weft_conn_upstream_broke (c, FALSE);
+      return TRUE;
     }
-  return progress;
+  weft_conn_pipe_done (c, &c->req_pipe, c->req_body.done);
+  return in > 0 || out > 0;
 }
 
 static gboolean
 weft_conn_splice_down (WeftConn *c)
 {
   WeftUpConn *up = c->up;
-  gboolean progress = FALSE;
-  gssize n;
+  WeftSpliceResult r;
+  gsize in, out;
 
   if (!weft_conn_resp_splice_wanted (c))
     return FALSE;
   if (c->resp_pipe == NULL && (c->resp_pipe = weft_pipe_pool_get (c->worker->pipes)) == NULL)
     return FALSE;
-  if (c->resp_pipe->len < c->resp_pipe->cap && up->readable && !c->resp_body.done && !c->up_eof)
+  r = weft_conn_splice_step (c->resp_pipe, up->h.fd, &up->readable,
+                             c->resp_body.kind == WEFT_HTTP_BODY_LENGTH ?
+                             c->resp_body.remaining : G_MAXUINT64,
+                             c->resp_body.done || c->up_eof, c->h.fd, &c->writable, &in, &out);
+  if (in > 0)
     {
-      n = weft_pipe_fill (c->resp_pipe, up->h.fd, c->resp_body.kind == WEFT_HTTP_BODY_LENGTH ?
-                          c->resp_body.remaining : G_MAXUINT64);
-      if (n > 0)
-        {
-          weft_conn_framer_spliced (&c->resp_body, (gsize) n);
-          weft_worker_listener_count_spliced (c->wl, TRUE, (gsize) n);
-          progress = TRUE;
-        }
-      else if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        weft_conn_fill_again (c->resp_pipe, &up->readable);
-      else
-        {
-          /* end or reset: the framing decides whether the body is whole */
-          c->up_eof = TRUE;
-          progress = TRUE;
-        }
+      weft_conn_framer_spliced (&c->resp_body, in);
+      weft_worker_listener_count_spliced (c->wl, TRUE, in);
     }
-  if (c->resp_pipe->len > 0 && c->writable)
+  c->bytes_out += out;
+  c->req.bytes_sent += out;
+  if (r == WEFT_SPLICE_SINK_FAILED)
     {
-      n = weft_pipe_drain (c->resp_pipe, c->h.fd);
-      if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        c->writable = FALSE;
-      else if (n < 0)
-        {
-          weft_conn_client_gone (c);
-          return TRUE;
-        }
-      else
-        {
-          c->bytes_out += (guint64) n;
-          c->req.bytes_sent += (guint64) n;
-          progress |= n > 0;
-        }
+      weft_conn_client_gone (c);
+      return TRUE;
     }
-  if (c->resp_pipe->len == 0 && (c->resp_body.done || c->up_eof))
-    {
-      weft_pipe_pool_put (c->worker->pipes, c->resp_pipe);
-      c->resp_pipe = NULL;
-    }
-  return progress;
+  /* end or reset: the framing decides whether the body is whole */
+  if (r == WEFT_SPLICE_SOURCE_ENDED)
+    c->up_eof = TRUE;
+  weft_conn_pipe_done (c, &c->resp_pipe, c->resp_body.done || c->up_eof);
+  return in > 0 || out > 0 || r == WEFT_SPLICE_SOURCE_ENDED;
 }
 
 /* ------------------------------------------------------------------ */
