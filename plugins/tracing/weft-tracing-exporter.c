@@ -6,30 +6,34 @@
  * Failures are logged at most once per WEFT_TRACE_LOG_EVERY_US, with a
  * count of the ones left out.
  *
+ * libsoup is called through a WeftTraceSoup, loaded by the first POST
+ * (weft-tracing-soup.c); when it cannot be loaded, every batch fails as
+ * a refused POST would.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "weft-tracing-private.h"
-
-#include <libsoup/soup.h>
+#include "weft-tracing-soup-private.h"
 
 #define WEFT_TRACE_MAX_INFLIGHT  4
 #define WEFT_TRACE_LOG_EVERY_US  (10 * G_USEC_PER_SEC)
 #define WEFT_TRACE_SETTLE_TICK   50
 
 struct _WeftTraceExporter {
-  int                ref;
-  GUri              *uri;
-  guint64            timeout_ms;
-  SoupSession       *session;       /* made on the first POST */
-  GPtrArray         *jobs;          /* POSTs in flight */
-  gint64             last_log_us;
-  guint              unlogged;      /* failures since the last message */
-  WeftMetricSeries  *spans_exported;
-  WeftMetricSeries  *spans_failed;
-  WeftMetricSeries  *exports_ok;
-  WeftMetricSeries  *exports_failed;
-  WeftTraceReadyFunc ready;         /* a POST ended: room for another */
-  gpointer           ready_data;
+  int                  ref;
+  GUri                *uri;
+  guint64              timeout_ms;
+  const WeftTraceSoup *soup;           /* set with the session */
+  SoupSession         *session;        /* made on the first POST */
+  GPtrArray           *jobs;           /* POSTs in flight */
+  gint64               last_log_us;
+  guint                unlogged;       /* failures since the last message */
+  WeftMetricSeries    *spans_exported;
+  WeftMetricSeries    *spans_failed;
+  WeftMetricSeries    *exports_ok;
+  WeftMetricSeries    *exports_failed;
+  WeftTraceReadyFunc   ready;          /* a POST ended: room for another */
+  gpointer             ready_data;
 };
 
 typedef struct {
@@ -90,7 +94,7 @@ weft_trace_exporter_unref (WeftTraceExporter *exporter)
   if (exporter->session != NULL)
     {
       /* closes the idle keep-alive connection too */
-      soup_session_abort (exporter->session);
+      exporter->soup->session_abort (exporter->session);
       g_object_unref (exporter->session);
     }
   g_ptr_array_unref (exporter->jobs);
@@ -159,10 +163,12 @@ weft_trace_job_done (GObject *source, GAsyncResult *result, gpointer data)
 {
   WeftTraceJob *job = data;
   WeftTraceExporter *exporter = job->exporter;
+  const WeftTraceSoup *soup = exporter->soup;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) reply = soup_session_send_and_read_finish (SOUP_SESSION (source), result,
-                                                               &error);
-  guint status = error == NULL ? soup_message_get_status (job->msg) : 0;
+  /* a plain cast: SOUP_SESSION () would call soup_session_get_type () */
+  g_autoptr(GBytes) reply = soup->session_send_and_read_finish ((SoupSession *) source, result,
+                                                                &error);
+  guint status = error == NULL ? soup->message_get_status (job->msg) : 0;
 
   if (error == NULL && status >= 200 && status < 300)
     {
@@ -180,7 +186,7 @@ weft_trace_job_done (GObject *source, GAsyncResult *result, gpointer data)
   else
     {
       g_autofree char *why = g_strdup_printf ("HTTP %u %s", status,
-                                              soup_message_get_reason_phrase (job->msg));
+                                              soup->message_get_reason_phrase (job->msg));
       weft_trace_exporter_failed (exporter, job->n_spans, why);
     }
   /* spans may have waited for this POST to end: let the owner go on */
@@ -206,35 +212,58 @@ weft_trace_job_timeout (gpointer data)
 /* sending                                                              */
 /* ------------------------------------------------------------------ */
 
+/* the session, made on the first POST, with libsoup loaded then;
+ * FALSE when libsoup cannot be */
+static gboolean
+weft_trace_exporter_start (WeftTraceExporter *exporter)
+{
+  if (exporter->session != NULL)
+    return TRUE;
+  exporter->soup = weft_trace_soup_get ();
+  if (exporter->soup == NULL)
+    return FALSE;
+  /* straight to the collector: a sidecar ignores http_proxy, and asking
+   * the system's proxy resolver costs more than the POST itself */
+  exporter->session = exporter->soup->session_new_with_options ("user-agent",
+                                                                "weft-tracing/0.1.0",
+                                                                "max-conns-per-host",
+                                                                WEFT_TRACE_MAX_INFLIGHT,
+                                                                "proxy-resolver", NULL, NULL);
+  return TRUE;
+}
+
 /**
  * weft_trace_exporter_send:
  * @exporter: the exporter
  * @body: a JSON export body
  * @n_spans: the spans in it, counted when the POST ends
  *
- * Starts a POST and returns; the main loop finishes it.
+ * Starts a POST and returns; the main loop finishes it. Without libsoup
+ * the batch is counted as failed at once.
  */
 void
 weft_trace_exporter_send (WeftTraceExporter *exporter, GBytes *body, guint n_spans)
 {
-  WeftTraceJob *job = g_new0 (WeftTraceJob, 1);
+  const WeftTraceSoup *soup;
+  WeftTraceJob *job;
 
-  /* straight to the collector: a sidecar ignores http_proxy, and asking
-   * the system's proxy resolver costs more than the POST itself */
-  if (exporter->session == NULL)
-    exporter->session = soup_session_new_with_options ("user-agent", "weft-tracing/0.1.0",
-                                                       "max-conns-per-host",
-                                                       WEFT_TRACE_MAX_INFLIGHT,
-                                                       "proxy-resolver", NULL, NULL);
+  if (!weft_trace_exporter_start (exporter))
+    {
+      weft_trace_exporter_failed (exporter, n_spans, "libsoup is not loaded");
+      return;
+    }
+  soup = exporter->soup;
+  job = g_new0 (WeftTraceJob, 1);
   job->exporter = weft_trace_exporter_ref (exporter);
   job->n_spans = n_spans;
   job->cancel = g_cancellable_new ();
-  job->msg = soup_message_new_from_uri (SOUP_METHOD_POST, exporter->uri);
-  soup_message_set_request_body_from_bytes (job->msg, "application/json", body);
+  /* "POST", not SOUP_METHOD_POST: that macro reads a libsoup variable */
+  job->msg = soup->message_new_from_uri ("POST", exporter->uri);
+  soup->message_set_request_body_from_bytes (job->msg, "application/json", body);
   job->timer = g_timeout_add ((guint) exporter->timeout_ms, weft_trace_job_timeout, job);
   g_ptr_array_add (exporter->jobs, job);
-  soup_session_send_and_read_async (exporter->session, job->msg, G_PRIORITY_DEFAULT, job->cancel,
-                                    weft_trace_job_done, job);
+  soup->session_send_and_read_async (exporter->session, job->msg, G_PRIORITY_DEFAULT,
+                                     job->cancel, weft_trace_job_done, job);
 }
 
 /* ------------------------------------------------------------------ */

@@ -2,7 +2,7 @@
  *
  * The tracing plugin's pure parts: traceparent and B3 parsing and writing,
  * span ids, the OTLP and Zipkin encodings (parsed back with json-glib), the
- * span queue under two threads, and the settings.
+ * span queue under two threads, the settings, and loading libsoup.
  */
 #include <string.h>
 #include <glib.h>
@@ -10,6 +10,7 @@
 
 #include "weft-config-private.h"
 #include "weft-tracing-private.h"
+#include "weft-tracing-soup-private.h"
 
 #define TRACE "4bf92f3577b34da6a3ce929d0e0e4736"
 #define SPAN  "00f067aa0ba902b7"
@@ -871,6 +872,33 @@ test_settings_defaults (void)
   g_assert_cmpuint (full->timeout_ms, ==, 2000);
 }
 
+/* ------------------------------------------------------------------ */
+/* libsoup, opened on the first export                                  */
+/* ------------------------------------------------------------------ */
+
+static void
+test_soup_load (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftTraceSoup) missing = weft_trace_soup_open ("/nonexistent/libsoup-3.0.so.0",
+                                                           &error);
+  const WeftTraceSoup *soup;
+  SoupSession *session;
+
+  /* the error names the library */
+  g_assert_null (missing);
+  g_assert_error (error, G_MODULE_ERROR, G_MODULE_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "/nonexistent/libsoup-3.0.so.0"));
+
+  /* the real one, opened once, and its functions work */
+  soup = weft_trace_soup_get ();
+  g_assert_nonnull (soup);
+  g_assert_true (weft_trace_soup_get () == soup);
+  session = soup->session_new_with_options ("user-agent", "test-tracing", NULL);
+  g_assert_true (G_IS_OBJECT (session));
+  g_object_unref (session);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -894,5 +922,6 @@ main (int argc, char **argv)
   g_test_add_func ("/tracing/queue/threads", test_queue_threads);
   g_test_add_func ("/tracing/settings/errors", test_settings_errors);
   g_test_add_func ("/tracing/settings/defaults", test_settings_defaults);
+  g_test_add_func ("/tracing/soup/load", test_soup_load);
   return g_test_run ();
 }
