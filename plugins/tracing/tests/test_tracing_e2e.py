@@ -639,6 +639,33 @@ def test_full_batch_is_sent_before_the_timer():
         collector.stop()
 
 
+def soup_mapped(w):
+    with open(f"/proc/{w.proc.pid}/maps") as fh:
+        return "libsoup" in fh.read()
+
+
+def test_libsoup_loads_on_first_export():
+    """libsoup (and Kerberos, SQLite, nghttp2... behind it) is mapped only
+    when the first batch goes out: a proxy that exports nothing does not
+    pay its memory"""
+    collector = Collector()
+    w = single(tracing_yaml(collector.otlp_url, "svc-lazy", interval="50ms"))
+    try:
+        # an unsampled request, and export ticks with nothing to send
+        unsampled = {"traceparent": "00-8bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"}
+        check(request(w.port, path="/app", headers=unsampled)[0] == 200, "served")
+        time.sleep(0.3)
+        check(not soup_mapped(w), "libsoup is mapped before any export")
+        check(request(w.port, path="/app")[0] == 200, "served")
+        wait_for(lambda: len(collector.spans) == 1, 5, what="the span at the collector")
+        wait_for(lambda: exports_total(w, "ok") == 1, 5, what="the POST counted")
+        check(soup_mapped(w), "libsoup is mapped after the export")
+    finally:
+        w.stop()
+        w.app.stop()
+        collector.stop()
+
+
 # ---------------------------------------------------------------- reload
 
 def test_reload_keeps_counters_and_queued_spans():
@@ -721,6 +748,7 @@ def main():
               test_exit_flushes_queued_spans,
               test_exit_with_a_hung_collector,
               test_full_batch_is_sent_before_the_timer,
+              test_libsoup_loads_on_first_export,
               test_reload_keeps_counters_and_queued_spans,
               test_listener_settings_are_refused):
         tap.run(t)
