@@ -275,33 +275,24 @@ spec:
 EOF
 }
 
-# weftfull: the full chain of issue 7 in one listener; weftall: every plugin
-# in plugins/ plus the workload's tls: certificates and a PERMISSIVE listener
-# (plaintext is still served), for its idle memory
-write_full_configs() {
-  local t port admin plugins extra
-  for t in weftfull weftall; do
-    port=$PORT_WEFTFULL admin=$PORT_WEFTFULL_ADMIN plugins="router, acl, ratelimit, metrics, tracing" extra=""
-    if [[ $t == weftall ]]; then
-      port=$PORT_WEFTALL admin=$PORT_WEFTALL_ADMIN plugins=$(IFS=,; sed 's/,/, /g' <<<"${ALL_PLUGINS[*]}")
-      extra=$(printf 'tls:\n  cert: %s\n  key: %s\n  bundle: %s\naccesslog: {path: %s}' \
-        "$WORK/weftall/certs/bench.pem" "$WORK/weftall/certs/bench-key.pem" \
-        "$WORK/weftall/certs/ca.pem" "$WORK/weftall/access.log")
-    fi
-    {
-      cat <<EOF
+# full_config <admin port> <port> <plugins> <listener tls line> <extra
+# settings>: the weft.yaml of the full chain, on stdout: router (full_routes),
+# acl and ratelimit (policy_settings), tracing at OBS_SAMPLING% to the OTLP
+# sink, and whatever else <plugins> and <extra settings> add
+full_config() {
+  cat <<EOF
 admin:
-  address: 127.0.0.1:$admin
+  address: 127.0.0.1:$1
 workers: $WORKERS
 plugin_dirs: [$BUILD_DIR/plugins]
 node: {workload: bench-v1, namespace: bench, service: bench, labels: {app: bench, version: v1}}
 listeners:
   - name: inbound
-    address: 127.0.0.1:$port
-    plugins: [$plugins]
+    address: 127.0.0.1:$2
+    plugins: [$3]
 EOF
-      [[ $t == weftall ]] && echo "    tls: {mode: PERMISSIVE}"
-      cat <<EOF
+  [[ -n $4 ]] && echo "$4"
+  cat <<EOF
 upstreams:
   - name: backend
     endpoints: [127.0.0.1:$PORT_BACKEND]
@@ -311,11 +302,22 @@ tracing:
   sampling: $OBS_SAMPLING
   endpoint: http://127.0.0.1:$PORT_OTLP/v1/traces
 $(policy_settings)
-$extra
+$5
 $(full_routes)
 EOF
-    } >"$WORK/$t/weft.yaml"
-  done
+}
+
+# weftfull: the full chain of issue 7 in one listener; weftall: every plugin
+# in plugins/ plus the workload's tls: certificates and a PERMISSIVE listener
+# (plaintext is still served), for its idle memory
+write_full_configs() {
+  full_config "$PORT_WEFTFULL_ADMIN" "$PORT_WEFTFULL" "router, acl, ratelimit, metrics, tracing" "" "" \
+    >"$WORK/weftfull/weft.yaml"
+  full_config "$PORT_WEFTALL_ADMIN" "$PORT_WEFTALL" "$(IFS=,; sed 's/,/, /g' <<<"${ALL_PLUGINS[*]}")" \
+    "    tls: {mode: PERMISSIVE}" \
+    "$(printf 'tls:\n  cert: %s\n  key: %s\n  bundle: %s\naccesslog: {path: %s}' \
+      "$WORK/weftall/certs/bench.pem" "$WORK/weftall/certs/bench-key.pem" \
+      "$WORK/weftall/certs/ca.pem" "$WORK/weftall/access.log")" >"$WORK/weftall/weft.yaml"
 }
 
 # weftall's certificates: a mesh CA and one workload certificate, from weftctl
@@ -326,19 +328,44 @@ make_weftall_certs() {
   "$ctl" cert issue --namespace bench --service-account bench --ca "$d/ca.pem" --ca-key "$d/ca-key.pem" --out-dir "$d" >/dev/null
 }
 
-write_configs() {
-  mkdir -p "$WORK"/{backend,nginx,haproxy,weft,weftrouter,weftpolicy,weftobs,weftobslog,weftfull,weftall,otlp}
-  # backend: nginx, $BACKEND_WORKERS worker(s), fixed 19-byte body, no logging, unlimited keep-alive
-  cat >"$WORK/backend/nginx.conf" <<EOF
-worker_processes $BACKEND_WORKERS;
+# nginx_head <dir> <workers> <error_log level>: the start of every
+# nginx.conf here: pid and error log in <dir>, 4096 connections, and in
+# http {}: no access log, unlimited keep-alive requests, 75 s idle timeout
+nginx_head() {
+  cat <<EOF
+worker_processes $2;
 daemon off;
-pid $WORK/backend/nginx.pid;
-error_log $WORK/backend/error.log warn;
+pid $1/nginx.pid;
+error_log $1/error.log $3;
 events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 1000000;
   keepalive_timeout 75s;
+EOF
+}
+
+# nginx_proxy_head <dir> <workers> <error_log level>: nginx_head, the temp
+# paths in <dir> and the keep-alive pool "backend" to the backend
+nginx_proxy_head() {
+  nginx_head "$@"
+  cat <<EOF
+  client_body_temp_path $1/tmp-body;
+  proxy_temp_path $1/tmp-proxy;
+  upstream backend {
+    server 127.0.0.1:$PORT_BACKEND;
+    keepalive 128;
+    keepalive_requests 1000000;
+  }
+EOF
+}
+
+write_configs() {
+  mkdir -p "$WORK"/{backend,nginx,haproxy,weft,weftrouter,weftpolicy,weftobs,weftobslog,weftfull,weftall,otlp}
+  # backend: nginx, $BACKEND_WORKERS worker(s), fixed 19-byte body, no logging, unlimited keep-alive
+  {
+    nginx_head "$WORK/backend" "$BACKEND_WORKERS" warn
+    cat <<EOF
   client_body_temp_path $WORK/backend/tmp;
   server {
     listen 127.0.0.1:$PORT_BACKEND backlog=4096;
@@ -347,24 +374,11 @@ http {
   }
 }
 EOF
+  } >"$WORK/backend/nginx.conf"
   # nginx as a reverse proxy: $WORKERS worker(s), keep-alive pool to the backend
-  cat >"$WORK/nginx/nginx.conf" <<EOF
-worker_processes $WORKERS;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 75s;
-  client_body_temp_path $WORK/nginx/tmp-body;
-  proxy_temp_path $WORK/nginx/tmp-proxy;
-  upstream backend {
-    server 127.0.0.1:$PORT_BACKEND;
-    keepalive 128;
-    keepalive_requests 1000000;
-  }
+  {
+    nginx_proxy_head "$WORK/nginx" "$WORKERS" warn
+    cat <<EOF
   server {
     listen 127.0.0.1:$PORT_NGINX backlog=4096;
     location / {
@@ -375,6 +389,7 @@ http {
   }
 }
 EOF
+  } >"$WORK/nginx/nginx.conf"
   # HAProxy: master-worker mode (as the Debian unit runs it), $WORKERS thread(s),
   # HTTP mode with keep-alive on both sides (the default)
   cat >"$WORK/haproxy/haproxy.cfg" <<EOF
@@ -563,18 +578,25 @@ backend_accepts() {
   curl -s --max-time 2 "http://127.0.0.1:$PORT_BACKEND/nginx_status" | awk 'NR==3{print $1}'
 }
 
+# wrk_parse <BENCH line of report.lua>: sets W_<key> for each key=value,
+# and W_errors, the sum of wrk's error counts
+wrk_parse() {
+  local kv
+  for kv in ${1#BENCH }; do printf -v "W_${kv%%=*}" '%s' "${kv#*=}"; done
+  W_errors=$((W_connect + W_read + W_write + W_status + W_timeout))
+}
+
 # run_wrk <conns> <port> <seconds> -> sets W_* from the report.lua line;
 # wrk uses WRK_THREADS threads (1 unless WORKERS=2), at most one per connection
 run_wrk() {
-  local out line kv
+  local out line
   local threads=$WRK_THREADS
   (( threads > $1 )) && threads=$1   # wrk needs at least one connection per thread
   out=$(wrk -t"$threads" -c"$1" -d"$3"s --latency -s "$BENCH_DIR/report.lua" "http://127.0.0.1:$2/" 2>&1) ||
     die "wrk failed: $out"
   printf '%s\n' "$out" >>"$WORK/wrk.log"
   line=$(grep '^BENCH ' <<<"$out") || die "no BENCH line in wrk output: $out"
-  for kv in ${line#BENCH }; do printf -v "W_${kv%%=*}" '%s' "${kv#*=}"; done
-  W_errors=$((W_connect + W_read + W_write + W_status + W_timeout))
+  wrk_parse "$line"
 }
 
 declare -A R   # R[target:metric] = space-separated values, one per run
@@ -650,24 +672,9 @@ main() {
   ensure_packages
   HZ=$(getconf CLK_TCK)
 
-  if ((SKIP_BUILD)); then
-    log "SKIP_BUILD=1: using the binaries in $BUILD_DIR as they are"
-  else
-    log "building weft (release) in $BUILD_DIR"
-    if [[ ! -f $BUILD_DIR/build.ninja ]]; then
-      meson setup "$BUILD_DIR" "$REPO" --buildtype=release -Dtests=false >/dev/null
-    else
-      meson configure "$BUILD_DIR" -Dbuildtype=release -Dtests=false >/dev/null
-    fi
-  fi
   local t
-  if [[ -n $TARGETS ]]; then
-    read -r -a TARGET_LIST <<<"$TARGETS"
-    for t in "${TARGET_LIST[@]}"; do
-      [[ $t =~ ^(weft|nginx|haproxy|weftrouter|weftpolicy|weftobs|weftobslog|weftfull|weftall|backend)$ ]] ||
-        die "unknown target '$t' in TARGETS (weft nginx haproxy weftrouter weftpolicy weftobs weftobslog weftfull weftall backend)"
-    done
-  else
+  targets_from_env weft nginx haproxy weftrouter weftpolicy weftobs weftobslog weftfull weftall backend
+  if [[ -z $TARGETS ]]; then
     TARGET_LIST=(weft nginx haproxy)
     ((ROUTER)) && TARGET_LIST+=(weftrouter)
     ((POLICY)) && TARGET_LIST+=(weftpolicy)
@@ -690,15 +697,7 @@ main() {
     ninja_targets+=(ctl/weftctl)
     for pl in "${ALL_PLUGINS[@]}"; do ninja_targets+=("plugins/$pl/$pl.so"); done
   fi
-  if ((SKIP_BUILD)); then
-    for t in "${ninja_targets[@]}"; do
-      [[ -x $BUILD_DIR/$t || -f $BUILD_DIR/$t ]] || die "SKIP_BUILD=1 but $BUILD_DIR/$t does not exist"
-    done
-  else
-    local build_out; build_out=$(ninja -C "$BUILD_DIR" "${ninja_targets[@]}" 2>&1) ||
-      die "the build failed (SKIP_BUILD=1 uses the binaries as they are):"$'\n'"$(grep -E 'error:|^FAILED:' <<<"$build_out" | head -20)"
-  fi
-  WEFT_BIN=$BUILD_DIR/core/weft
+  build_weft weft "${ninja_targets[@]}"
 
   for p in "$PORT_BACKEND" "$PORT_NGINX" "$PORT_HAPROXY" "$PORT_WEFT" "$PORT_WEFT_ADMIN" \
            "$PORT_WEFTROUTER" "$PORT_WEFTROUTER_ADMIN" "$PORT_WEFTPOLICY" "$PORT_WEFTPOLICY_ADMIN" \
@@ -713,38 +712,32 @@ main() {
   local load_before; load_before=$(cut -d' ' -f1-3 /proc/loadavg)
   local t0=$SECONDS
 
-  start "$WORK/backend/out.log" nginx -p "$WORK/backend" -e "$WORK/backend/error.log" -c "$WORK/backend/nginx.conf"
-  BACKEND_PID=$START_PID
-  wait_http_200 "http://127.0.0.1:$PORT_BACKEND/" "$BACKEND_PID" || die "backend did not start: $(cat "$WORK/backend/out.log")"
+  start_backend
   if has weftobs || has weftobslog || has weftfull || has weftall; then start_otlp_sink; fi
 
-  local targets=("${TARGET_LIST[@]}") order run i n
-  n=${#targets[@]}
-  for ((run = 1; run <= RUNS; run++)); do
-    # rotate the order every run so slow drift does not favour one proxy
-    order=()
-    for ((i = 0; i < n; i++)); do order+=("${targets[(i + run - 1) % n]}"); done
-    for t in "${order[@]}"; do measure_one "$t" "$run"; done
-  done
+  rotate_runs measure_one
   local load_after; load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
   report "$load_before" "$load_after" $((SECONDS - t0))
 }
 
 # ---------------------------------------------------------------- report
+# pairwise <awk statement> <R key a> <R key b>: the statement run on each
+# run's pair of values (x from a, y from b), the results in run order
+pairwise() {
+  local a b i out=""
+  read -r -a a <<<"${R[$2]:-}"
+  read -r -a b <<<"${R[$3]:-}"
+  for ((i = 0; i < ${#a[@]} && i < ${#b[@]}; i++)); do
+    out="$out $(awk -v x="${a[i]}" -v y="${b[i]}" "BEGIN{ $1 }")"
+  done
+  echo "${out# }"
+}
+
 # paired_ratio <target> <base> <metric>: the median over runs of
 # target/base, each run's two values measured minutes apart in the same
 # rotation, so slow drift of the machine cancels out of each ratio
-paired_ratio() {
-  local a b
-  read -r -a a <<<"${R[$1:$3]:-}"
-  read -r -a b <<<"${R[$2:$3]:-}"
-  local i ratios=""
-  for ((i = 0; i < ${#a[@]} && i < ${#b[@]}; i++)); do
-    ratios="$ratios $(awk -v x="${a[i]}" -v y="${b[i]}" 'BEGIN{printf "%.4f", x / y}')"
-  done
-  median "$ratios"
-}
+paired_ratio() { median "$(pairwise 'printf "%.4f", x / y' "$1:$3" "$2:$3")"; }
 
 fmt_mib() { awk -v k="$1" 'BEGIN{ if (k == "nan") print "–"; else printf "%.2f", k / 1024 }'; }
 fmt_mb() { awk -v k="$1" 'BEGIN{ if (k == "nan") print "–"; else printf "%.2f", k * 1024 / 1e6 }'; }  # /proc kB -> MB (10^6 bytes)
@@ -756,20 +749,10 @@ sumv() { tr ' ' '\n' <<<"$1" | awk '{s+=$1} END{print s+0}'; }
 
 # paired_diff <target> <base> <metric>: the median over runs of target -
 # base (the added latency of a proxy over the backend direct)
-paired_diff() {
-  local a b i d=""
-  read -r -a a <<<"${R[$1:$3]:-}"
-  read -r -a b <<<"${R[$2:$3]:-}"
-  for ((i = 0; i < ${#a[@]} && i < ${#b[@]}; i++)); do d="$d $(awk -v x="${a[i]}" -v y="${b[i]}" 'BEGIN{print x - y}')"; done
-  median "$d"
-}
+paired_diff() { median "$(pairwise 'print x - y' "$1:$3" "$2:$3")"; }
 # per_run_ratios <target> <base> <metric>: each run's target/base, in run order
 per_run_ratios() {
-  local a b i out=""
-  read -r -a a <<<"${R[$1:$3]:-}"
-  read -r -a b <<<"${R[$2:$3]:-}"
-  for ((i = 0; i < ${#a[@]} && i < ${#b[@]}; i++)); do out="$out $(rdiv "${a[i]}" "${b[i]}")"; done
-  echo "${out# }"
+  pairwise 'if (x == "nan" || y == "nan" || y == 0) print "nan"; else printf "%.2f", x / y' "$1:$3" "$2:$3"
 }
 
 # results_path <suffix>: the markdown file a bench part writes: $DETAIL_FILE
@@ -780,6 +763,105 @@ results_path() {
   echo "$BENCH_DIR/results/$(date +%Y-%m-%d-%H%M%S)$1.md"
 }
 
+# tree_state [<path>...]: COMMIT, the short hash of HEAD, and DIRTY, for a
+# report's "weft $COMMIT$DIRTY": a note when the paths weft is built from
+# (by default core include plugins meson.build) have uncommitted changes
+tree_state() {
+  local paths=("$@") p dirs=()
+  ((${#paths[@]})) || paths=(core include plugins meson.build)
+  COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  DIRTY=""
+  [[ -n $(git -C "$REPO" status --porcelain -- "${paths[@]}" 2>/dev/null) ]] || return 0
+  for p in "${paths[@]}"; do [[ $p == meson.build ]] || dirs+=("$p/"); done
+  p=${dirs[-1]}
+  ((${#dirs[@]} > 1)) && p="$(IFS=,; sed 's/,/, /g' <<<"${dirs[*]:0:${#dirs[@]}-1}") or $p"
+  DIRTY=" (working tree with uncommitted changes under $p)"
+}
+
+# report_head <title>: a report's title line with the date, and its
+# machine line
+report_head() {
+  echo "# $1, $(date '+%Y-%m-%d %H:%M %Z')"
+  echo
+  echo "- machine: $(nproc) cores ($(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)), kernel $(uname -r)"
+}
+
+nginx_version() { nginx -v 2>&1 | sed 's/.*: //'; }
+haproxy_version() { haproxy -v | head -1 | awk '{print "HAProxy " $3}'; }
+wrk_version() { wrk -v 2>&1 | head -1 | awk '{print $2}'; }
+
+# foreign_text "<values>": "median X%, max Y%" of foreign_pct values
+foreign_text() {
+  echo "median $(median "$1")%, max $(tr ' ' '\n' <<<"$1" | awk NF | sort -g | tail -1)%"
+}
+
+# per_run_details <key width> [<summary>]: every R value, in a collapsed
+# block at the end of a report
+per_run_details() {
+  local k
+  echo "<details><summary>${2:-Per-run values}</summary>"
+  echo
+  echo '```'
+  for k in $(printf '%s\n' "${!R[@]}" | sort); do printf "%-${1}s %s\n" "$k" "${R[$k]}"; done
+  echo '```'
+  echo
+  echo "</details>"
+}
+
+# build_weft <what> <ninja target...>: builds the targets (release) in
+# BUILD_DIR; with SKIP_BUILD=1 only checks they are there. Sets WEFT_BIN
+build_weft() {
+  local what=$1 t out errs; shift
+  if ((SKIP_BUILD)); then
+    log "SKIP_BUILD=1: using the binaries in $BUILD_DIR as they are"
+    for t in "$@"; do
+      [[ -x $BUILD_DIR/$t || -f $BUILD_DIR/$t ]] || die "SKIP_BUILD=1 but $BUILD_DIR/$t does not exist"
+    done
+  else
+    log "building $what (release) in $BUILD_DIR"
+    if [[ ! -f $BUILD_DIR/build.ninja ]]; then
+      meson setup "$BUILD_DIR" "$REPO" --buildtype=release -Dtests=false >/dev/null
+    else
+      meson configure "$BUILD_DIR" -Dbuildtype=release -Dtests=false >/dev/null
+    fi
+    if ! out=$(ninja -C "$BUILD_DIR" "$@" 2>&1); then
+      errs=$(grep -E 'error:|^FAILED:' <<<"$out" | head -20 || true)
+      die "the build failed (SKIP_BUILD=1 uses the binaries as they are):"$'\n'"${errs:-$(tail -20 <<<"$out")}"
+    fi
+  fi
+  WEFT_BIN=$BUILD_DIR/core/weft
+}
+
+# targets_from_env <known target...>: TARGET_LIST from TARGETS (each must be
+# one of the known ones), else every known one
+targets_from_env() {
+  local t
+  if [[ -z $TARGETS ]]; then TARGET_LIST=("$@"); return 0; fi
+  read -r -a TARGET_LIST <<<"$TARGETS"
+  for t in "${TARGET_LIST[@]}"; do
+    [[ " $* " == *" $t "* ]] || die "unknown target '$t' in TARGETS ($*)"
+  done
+}
+
+# start_backend: the backend nginx of write_configs; sets BACKEND_PID
+start_backend() {
+  start "$WORK/backend/out.log" nginx -p "$WORK/backend" -e "$WORK/backend/error.log" -c "$WORK/backend/nginx.conf"
+  BACKEND_PID=$START_PID
+  wait_http_200 "http://127.0.0.1:$PORT_BACKEND/" "$BACKEND_PID" || die "backend did not start: $(cat "$WORK/backend/out.log")"
+}
+
+# rotate_runs <command>: RUNS runs of "<command> <target> <run#>" over
+# TARGET_LIST; the order rotates every run so slow drift of the machine
+# does not favour one target
+rotate_runs() {
+  local run i t n=${#TARGET_LIST[@]} order
+  for ((run = 1; run <= RUNS; run++)); do
+    order=()
+    for ((i = 0; i < n; i++)); do order+=("${TARGET_LIST[(i + run - 1) % n]}"); done
+    for t in "${order[@]}"; do "$1" "$t" "$run"; done
+  done
+}
+
 # summary_row <target> <weft> <nginx> <haproxy> <ratio> <goal> <verdict>:
 # one row of bench/all.sh's summary table, appended to $SUMMARY_FILE when
 # bench/all.sh set it; "–" for a cell that does not apply
@@ -788,15 +870,14 @@ summary_row() {
   printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$@" >>"$SUMMARY_FILE"
 }
 
-# verdict_le <value> <limit>, verdict_ge <value> <floor>: "met", or how far
-# off in % of the limit
-verdict_le() {
-  awk -v x="$1" -v g="$2" 'BEGIN{ if (x == "nan") print "no data"; else if (x + 0 <= g + 0) print "met";
-    else printf "MISSED by %.0f%%\n", (x / g - 1) * 100 }'
-}
-verdict_ge() {
-  awk -v x="$1" -v g="$2" 'BEGIN{ if (x == "nan") print "no data"; else if (x + 0 >= g + 0) print "met";
-    else printf "MISSED by %.0f%%\n", (1 - x / g) * 100 }'
+# verdict <value> <op> <goal>, op ">=" or "<=": "met", or how far off in %
+# of the goal; "no data" for a value of nan or nothing
+verdict() {
+  awk -v v="$1" -v op="$2" -v g="$3" 'BEGIN{
+    if (v == "nan" || v == "") { print "no data"; exit }
+    ok = (op == ">=") ? v + 0 >= g + 0 : v + 0 <= g + 0
+    if (ok) print "met"; else if (op == ">=") printf "MISSED by %.0f%%\n", (1 - v / g) * 100
+    else printf "MISSED by %.0f%%\n", (v / g - 1) * 100 }'
 }
 
 workers_txt() { if (($1 == 1)); then echo "1 worker"; else echo "$1 workers"; fi; }
@@ -812,22 +893,22 @@ issue7_rows() {
   if ((WORKERS == 1)) && has weft && has nginx; then
     r=$(rdiv "${M[weft:cpu_us]}" "${M[nginx:cpu_us]}")
     irow "1. CPU µs/req @64 conns, weft plain proxy" "$(fmt2 "${M[weft:cpu_us]}")" "$(fmt2 "${M[nginx:cpu_us]}")" \
-      "$(cell haproxy "$(fmt2 "${M[haproxy:cpu_us]}")")" "${r}x nginx" "≤ 0.85x nginx" "$(verdict_le "$r" 0.85)"
+      "$(cell haproxy "$(fmt2 "${M[haproxy:cpu_us]}")")" "${r}x nginx" "≤ 0.85x nginx" "$(verdict "$r" "<=" 0.85)"
   fi
   if ((WORKERS == 1)) && has weftfull && has nginx; then
     r=$(rdiv "${M[weftfull:cpu_us]}" "${M[nginx:cpu_us]}")
     irow "1. CPU µs/req @64 conns, weft full chain vs nginx" "$(fmt2 "${M[weftfull:cpu_us]}")" "$(fmt2 "${M[nginx:cpu_us]}")" \
-      "$(cell haproxy "$(fmt2 "${M[haproxy:cpu_us]}")")" "${r}x nginx" "≤ 1.0x nginx" "$(verdict_le "$r" 1.0)"
+      "$(cell haproxy "$(fmt2 "${M[haproxy:cpu_us]}")")" "${r}x nginx" "≤ 1.0x nginx" "$(verdict "$r" "<=" 1.0)"
   fi
   if ((WORKERS == 1)) && has weftfull && has haproxy; then
     r=$(rdiv "${M[weftfull:cpu_us]}" "${M[haproxy:cpu_us]}")
     irow "1. CPU µs/req @64 conns, weft full chain vs HAProxy" "$(fmt2 "${M[weftfull:cpu_us]}")" \
-      "$(cell nginx "$(fmt2 "${M[nginx:cpu_us]}")")" "$(fmt2 "${M[haproxy:cpu_us]}")" "${r}x HAProxy" "≤ 0.9x HAProxy" "$(verdict_le "$r" 0.9)"
+      "$(cell nginx "$(fmt2 "${M[nginx:cpu_us]}")")" "$(fmt2 "${M[haproxy:cpu_us]}")" "${r}x HAProxy" "≤ 0.9x HAProxy" "$(verdict "$r" "<=" 0.9)"
   fi
   if has weft && has nginx; then
     r=$(rdiv "${M[weft:rps]}" "${M[nginx:rps]}")
     local what="2. req/s @64 conns, $(workers_txt "$WORKERS"), wrk -t$WRK_THREADS" goal="report" v="–"
-    ((WORKERS == 2)) && goal="≥ 1.0x nginx" v=$(verdict_ge "$r" 1.0)
+    ((WORKERS == 2)) && goal="≥ 1.0x nginx" v=$(verdict "$r" ">=" 1.0)
     irow "$what" "$(fmt0 "${M[weft:rps]}")" "$(fmt0 "${M[nginx:rps]}")" "$(cell haproxy "$(fmt0 "${M[haproxy:rps]}")")" "${r}x nginx" "$goal" "$v"
     if ((WORKERS != 1)); then
       r=$(rdiv "${M[weft:cpu_us]}" "${M[nginx:cpu_us]}")
@@ -859,7 +940,7 @@ issue7_rows() {
       w=$(awk -v k="$kb" 'BEGIN{ if (k == "nan") print "nan"; else printf "%.2f", k * 1024 / 1e6 }')
       irow "5. idle $lbl (MB), weft with every plugin + tls:" "$w" "$(cell nginx "$(fmt_mb "${M[nginx:$key]}")")" \
         "$(cell haproxy "$(fmt_mb "${M[haproxy:$key]}")")" "$(has nginx && echo "$(rdiv "$kb" "${M[nginx:$key]}")x nginx" || echo –)" \
-        "≤ $lim MB" "$(verdict_le "$w" "$lim")"
+        "≤ $lim MB" "$(verdict "$w" "<=" "$lim")"
     done
   fi
 }
@@ -879,9 +960,7 @@ target_row() {
 
 report() {
   local load_before=$1 load_after=$2 elapsed=$3 out t m
-  local commit dirty=""
-  commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-  [[ -n $(git -C "$REPO" status --porcelain -- core include plugins meson.build 2>/dev/null) ]] && dirty=" (working tree with uncommitted changes under core/, include/ or plugins/)"
+  tree_state
   local cpu_model; cpu_model=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
   local suffix=""
   ((WORKERS != 1)) && suffix="-workers$WORKERS"
@@ -906,13 +985,13 @@ report() {
     echo "- machine: $(nproc) cores ($cpu_model), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
     local built="built with \`meson setup --buildtype=release\`"
     ((SKIP_BUILD)) && built="SKIP_BUILD=1: the binaries already in $BUILD_DIR, which may be older than the tree ($(date -r "$WEFT_BIN" '+%Y-%m-%d %H:%M'))"
-    echo "- weft $commit$dirty, $built; $(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | awk '{print "HAProxy " $3}'); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
+    echo "- weft $COMMIT$DIRTY, $built; $(nginx_version); $(haproxy_version); wrk $(wrk_version)"
     echo "- $(workers_txt "$WORKERS") each (weft \`workers: $WORKERS\`, nginx \`worker_processes $WORKERS\`, HAProxy \`nbthread $WORKERS\`); backend: nginx, $(workers_txt "$BACKEND_WORKERS"), fixed 19-byte 200 response; wrk -t$WRK_THREADS (-t1 at 1 connection), ${DURATION} s per measured run after ${WARMUP} s warm-up"
     if [[ -n $TARGETS ]]; then echo "- only these targets were measured (TARGETS): ${TARGET_LIST[*]}"; fi
     echo "- every number is the median of $RUNS runs (each run starts the proxy afresh); load average before/after: $load_before / $load_after; took ${elapsed} s"
     local allf=""
     for t in "${TARGET_LIST[@]}"; do allf="$allf ${R[$t:foreign64]:-} ${R[$t:foreign1]:-}"; done
-    echo "- CPU used by processes outside the benchmark during the measured runs, as % of all cores: median $(median "$allf")%, max $(tr ' ' '\n' <<<"$allf" | awk NF | sort -g | tail -1)% (0 on a quiet machine)"
+    echo "- CPU used by processes outside the benchmark during the measured runs, as % of all cores: $(foreign_text "$allf") (0 on a quiet machine)"
     if [[ -n $rows ]]; then
       echo
       echo "## Issue 7 targets"
@@ -1017,13 +1096,7 @@ report() {
       if has "$t"; then echo "- $t: ${R[$t:upconns]}"; fi
     done
     echo
-    echo "<details><summary>Per-run values</summary>"
-    echo
-    echo '```'
-    for k in $(printf '%s\n' "${!R[@]}" | sort); do printf '%-22s %s\n' "$k" "${R[$k]}"; done
-    echo '```'
-    echo
-    echo "</details>"
+    per_run_details 22
   } >"$out"
 
   echo
