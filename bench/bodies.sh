@@ -76,17 +76,10 @@ bodies_write_configs() {
   # the upload would not go through the proxy at all. ul.log records how
   # many request bytes arrived, which the script checks after each upload.
   mkdir -p "$BODY_DIR/tmp"; chmod 777 "$BODY_DIR/tmp"
-  cat >"$WORK/backend/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/backend/nginx.pid;
-error_log $WORK/backend/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
+  {
+    nginx_head "$WORK/backend" 1 warn
+    cat <<EOF
   sendfile on;
-  keepalive_requests 1000000;
-  keepalive_timeout 75s;
   client_body_temp_path $BODY_DIR/tmp;
   log_format bodylen '\$request_length';
   server {
@@ -106,6 +99,7 @@ http {
   }
 }
 EOF
+  } >"$WORK/backend/nginx.conf"
   # weft's request timeout runs to the response head, which comes once the
   # whole upload is in: 75 s as nginx's and HAProxy's timeouts here
   printf 'timeouts: {request: 75s}\n' >>"$WORK/weft/weft.yaml"
@@ -260,22 +254,10 @@ bodies_strace() {
 declare -A STRACE_SPLICE STRACE_RW
 
 # ---------------------------------------------------------------- report
-bodies_verdict() {  # value op goal
-  awk -v v="$1" -v op="$2" -v g="$3" 'BEGIN{
-    if (v == "nan" || v == "") { print "no data"; exit }
-    ok = (op == ">=") ? v >= g : v <= g
-    if (ok) print "met"; else if (op == ">=") printf "MISSED by %.0f%%\n", (1 - v / g) * 100
-    else printf "MISSED by %.0f%%\n", (v / g - 1) * 100 }'
-}
-
 bodies_report() {
-  local elapsed=$1 out t m stamp commit dirty=""
-  commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-  [[ -n $(git -C "$REPO" status --porcelain -- core include plugins meson.build 2>/dev/null) ]] &&
-    dirty=" (working tree with uncommitted changes under core/, include/ or plugins/)"
-  stamp=$(date +%Y-%m-%d-%H%M%S)
-  out=${DETAIL_FILE:-$BENCH_DIR/results/$stamp-bodies.md}
-  mkdir -p "$(dirname "$out")"
+  local elapsed=$1 out t m
+  tree_state
+  out=$(results_path -bodies)
   declare -A M
   for t in "${TARGET_LIST[@]}"; do
     for m in bps_dl bps_ul grow_dl grow_ul rss0_dl rssmax_dl rss0_ul rssmax_ul; do
@@ -287,15 +269,13 @@ bodies_report() {
     M[r_ul]=$(awk -v x="$(paired_ratio weft nginx bps_ul)" 'BEGIN{printf "%.2f", x}')
   fi
   {
-    echo "# weft large-body benchmark (issue 7, target 6), $(date '+%Y-%m-%d %H:%M %Z')"
-    echo
-    echo "- machine: $(nproc) cores ($(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)), kernel $(uname -r)"
-    echo "- weft $commit$dirty, release build; $(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | awk '{print "HAProxy " $3}'); $(curl --version | head -1 | cut -d' ' -f1-2)"
+    report_head "weft large-body benchmark (issue 7, target 6)"
+    echo "- weft $COMMIT$DIRTY, release build; $(nginx_version); $(haproxy_version); $(curl --version | head -1 | cut -d' ' -f1-2)"
     echo "- a $BODY_MIB MiB body: GET from the backend nginx (sendfile, the file in /dev/shm) and PUT to it (it reads the whole body into a temp file in /dev/shm before it answers, and its log shows every byte arrived); curl to /dev/null or from the file; 1 worker each, run.sh's configs (nginx with proxy_buffering off, proxy_request_buffering off, client_max_body_size 0; weft with timeouts.request 75s; HAProxy as it is)"
     echo "- RSS: VmRSS summed over the proxy's processes, sampled every $SAMPLE_MS ms during each transfer; growth = max - before. Throughput = bytes / curl's time_total, MB = 10^6 bytes"
     local allf=""
     for t in "${TARGET_LIST[@]}"; do allf="$allf ${R[$t:foreign]:-}"; done
-    echo "- CPU used by processes outside the benchmark during the transfers, as % of all cores: median $(median "$allf")%, max $(tr ' ' '\n' <<<"$allf" | awk NF | sort -g | tail -1)% (the RSS sampler's few % included; 0 on a quiet machine)"
+    echo "- CPU used by processes outside the benchmark during the transfers, as % of all cores: $(foreign_text "$allf") (the RSS sampler's few % included; 0 on a quiet machine)"
     echo "- every number is the median of $RUNS runs (each starts the proxy afresh; weft/nginx ratios are medians of per-run ratios); took ${elapsed} s; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
     echo "| proxy | download MB/s | upload MB/s | RSS before (MiB) | RSS growth, download (KiB) | RSS growth, upload (KiB) | RSS samples per transfer |"
@@ -311,12 +291,12 @@ bodies_report() {
     echo "Targets (2 MB taken as 2 MiB = 2048 KiB, as run.sh reads its MB targets):"
     echo
     if has weft; then
-      echo "- RSS growth during a $BODY_MIB MiB download <= 2 MiB: ${M[weft:grow_dl]} KiB -> $(bodies_verdict "${M[weft:grow_dl]}" "<=" 2048)"
-      echo "- RSS growth during a $BODY_MIB MiB upload <= 2 MiB: ${M[weft:grow_ul]} KiB -> $(bodies_verdict "${M[weft:grow_ul]}" "<=" 2048)"
+      echo "- RSS growth during a $BODY_MIB MiB download <= 2 MiB: ${M[weft:grow_dl]} KiB -> $(verdict "${M[weft:grow_dl]}" "<=" 2048)"
+      echo "- RSS growth during a $BODY_MIB MiB upload <= 2 MiB: ${M[weft:grow_ul]} KiB -> $(verdict "${M[weft:grow_ul]}" "<=" 2048)"
     fi
     if has weft && has nginx; then
-      echo "- download throughput >= 0.9x nginx: ${M[r_dl]}x -> $(bodies_verdict "${M[r_dl]}" ">=" 0.9)"
-      echo "- upload throughput >= 0.9x nginx: ${M[r_ul]}x -> $(bodies_verdict "${M[r_ul]}" ">=" 0.9)"
+      echo "- download throughput >= 0.9x nginx: ${M[r_dl]}x -> $(verdict "${M[r_dl]}" ">=" 0.9)"
+      echo "- upload throughput >= 0.9x nginx: ${M[r_ul]}x -> $(verdict "${M[r_ul]}" ">=" 0.9)"
     fi
     if ((STRACE)) && has weft; then
       echo "- splice(2) where no plugin needs the body: $(bodies_splice_text)"
@@ -332,13 +312,7 @@ bodies_report() {
       done
     fi
     echo
-    echo "<details><summary>Per-run values (bps: bytes/s; grow, rss: kB)</summary>"
-    echo
-    echo '```'
-    for k in $(printf '%s\n' "${!R[@]}" | sort); do printf '%-22s %s\n' "$k" "${R[$k]}"; done
-    echo '```'
-    echo
-    echo "</details>"
+    per_run_details 22 "Per-run values (bps: bytes/s; grow, rss: kB)"
   } >"$out"
   cat "$out"
   log "results written to $out"
@@ -362,12 +336,12 @@ bodies_summary() {
   local dir name
   for dir in dl ul; do
     name=download; [[ $dir == ul ]] && name=upload
-    has weft && echo "| 6. RSS growth, $BODY_MIB MiB $name | $(gcell weft "grow_$dir") | $(gcell nginx "grow_$dir") | $(gcell haproxy "grow_$dir") | – | ≤ 2 MiB | $(bodies_verdict "${M[weft:grow_$dir]}" "<=" 2048) |"
+    has weft && echo "| 6. RSS growth, $BODY_MIB MiB $name | $(gcell weft "grow_$dir") | $(gcell nginx "grow_$dir") | $(gcell haproxy "grow_$dir") | – | ≤ 2 MiB | $(verdict "${M[weft:grow_$dir]}" "<=" 2048) |"
   done
   for dir in dl ul; do
     name=download; [[ $dir == ul ]] && name=upload
     has weft && has nginx &&
-      echo "| 6. throughput, $BODY_MIB MiB $name | $(bcell weft "bps_$dir") | $(bcell nginx "bps_$dir") | $(bcell haproxy "bps_$dir") | ${M[r_$dir]}x nginx | ≥ 0.9x nginx | $(bodies_verdict "${M[r_$dir]}" ">=" 0.9) |"
+      echo "| 6. throughput, $BODY_MIB MiB $name | $(bcell weft "bps_$dir") | $(bcell nginx "bps_$dir") | $(bcell haproxy "bps_$dir") | ${M[r_$dir]}x nginx | ≥ 0.9x nginx | $(verdict "${M[r_$dir]}" ">=" 0.9) |"
   done
   if ((STRACE)) && has weft; then
     local v=no
@@ -382,29 +356,8 @@ bodies_main() {
   ensure_packages
   HZ=$(getconf CLK_TCK)
   ((STRACE)) && ! command -v strace >/dev/null && die "strace not found (STRACE=0 skips the splice count)"
-  log "building weft (release) in $BUILD_DIR"
-  if ((SKIP_BUILD)); then
-    log "SKIP_BUILD=1: using the binaries already in $BUILD_DIR"
-  else
-    if [[ ! -f $BUILD_DIR/build.ninja ]]; then
-      meson setup "$BUILD_DIR" "$REPO" --buildtype=release -Dtests=false >/dev/null
-    else
-      meson configure "$BUILD_DIR" -Dbuildtype=release >/dev/null
-    fi
-    local out
-    out=$(ninja -C "$BUILD_DIR" core/weft 2>&1) || die "the build failed: $(tail -20 <<<"$out")"
-  fi
-  WEFT_BIN=$BUILD_DIR/core/weft
-
-  local t
-  if [[ -n $TARGETS ]]; then
-    read -r -a TARGET_LIST <<<"$TARGETS"
-    for t in "${TARGET_LIST[@]}"; do
-      [[ " ${BODIES_TARGETS[*]} " == *" $t "* ]] || die "unknown target '$t' in TARGETS (${BODIES_TARGETS[*]})"
-    done
-  else
-    TARGET_LIST=("${BODIES_TARGETS[@]}")
-  fi
+  build_weft weft core/weft
+  targets_from_env "${BODIES_TARGETS[@]}"
   for p in "$PORT_BACKEND" "$PORT_NGINX" "$PORT_HAPROXY" "$PORT_WEFT" "$PORT_WEFT_ADMIN"; do
     port_free "$p" || die "port $p is in use; set PORT_BASE to another base"
   done
@@ -417,16 +370,8 @@ bodies_main() {
   bodies_write_configs
   bodies_write_sampler
   local t0=$SECONDS
-  start "$WORK/backend/out.log" nginx -p "$WORK/backend" -e "$WORK/backend/error.log" -c "$WORK/backend/nginx.conf"
-  BACKEND_PID=$START_PID
-  wait_http_200 "http://127.0.0.1:$PORT_BACKEND/" "$BACKEND_PID" || die "backend did not start: $(cat "$WORK/backend/out.log")"
-
-  local order run i n=${#TARGET_LIST[@]}
-  for ((run = 1; run <= RUNS; run++)); do
-    order=()
-    for ((i = 0; i < n; i++)); do order+=("${TARGET_LIST[(i + run - 1) % n]}"); done
-    for t in "${order[@]}"; do bodies_measure_one "$t" "$run"; done
-  done
+  start_backend
+  rotate_runs bodies_measure_one
   if ((STRACE)) && has weft; then bodies_strace; fi
   bodies_report $((SECONDS - t0))
 }

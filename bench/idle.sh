@@ -179,22 +179,10 @@ idle_measure_one() {  # target run
 }
 
 # ---------------------------------------------------------------- report
-idle_verdict() {  # value goal-op goal -> met / MISSED
-  awk -v v="$1" -v op="$2" -v g="$3" 'BEGIN{
-    if (v == "nan" || v == "") { print "no data"; exit }
-    ok = (op == ">=") ? v >= g : v <= g
-    if (ok) print "met"; else if (op == ">=") printf "MISSED by %.0f%%\n", (1 - v / g) * 100
-    else printf "MISSED by %.0f%%\n", (v / g - 1) * 100 }'
-}
-
 idle_report() {
-  local elapsed=$1 out t m stamp commit dirty=""
-  commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-  [[ -n $(git -C "$REPO" status --porcelain -- core include plugins meson.build 2>/dev/null) ]] &&
-    dirty=" (working tree with uncommitted changes under core/, include/ or plugins/)"
-  stamp=$(date +%Y-%m-%d-%H%M%S)
-  out=${DETAIL_FILE:-$BENCH_DIR/results/$stamp-idle.md}
-  mkdir -p "$(dirname "$out")"
+  local elapsed=$1 out t m
+  tree_state
+  out=$(results_path -idle)
   declare -A M
   for t in "${TARGET_LIST[@]}"; do
     for m in rps64_0 rps64_i rps1_0 rps1_i rss_before rss_idle rss_after per_conn anon_per_conn still_open idle_open backend_active; do
@@ -205,14 +193,12 @@ idle_report() {
   done
   kib() { awk -v k="$1" 'BEGIN{ if (k == "nan") print "nan"; else printf "%.2f", k }'; }   # /proc's kB are KiB
   {
-    echo "# weft idle-connections benchmark (issue 7, target 4), $(date '+%Y-%m-%d %H:%M %Z')"
-    echo
-    echo "- machine: $(nproc) cores ($(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)), kernel $(uname -r)"
-    echo "- weft $commit$dirty, release build; $(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | awk '{print "HAProxy " $3}'); wrk -t1"
+    report_head "weft idle-connections benchmark (issue 7, target 4)"
+    echo "- weft $COMMIT$DIRTY, release build; $(nginx_version); $(haproxy_version); wrk -t1"
     echo "- $IDLE_CONNS idle keep-alive connections from \`bench/idle-conns\` (one process, epoll; each sent one GET and read the answer), from $IDLE_SOURCES source address(es); 1 worker each, keep-alive to the backend (run.sh's configs) with the idle timeout raised to $IDLE_TIMEOUT (weft \`timeouts: {client_idle: $IDLE_TIMEOUT}\`, nginx \`keepalive_timeout\`, HAProxy \`timeout client/http-keep-alive\`) and room for the connections (nginx \`worker_connections\`, HAProxy \`maxconn\`); RLIMIT_NOFILE $(ulimit -n)"
     local allf=""
     for t in "${TARGET_LIST[@]}"; do allf="$allf ${R[$t:foreign]:-}"; done
-    echo "- CPU used by processes outside the benchmark during the measured wrk runs, as % of all cores: median $(median "$allf")%, max $(tr ' ' '\n' <<<"$allf" | awk NF | sort -g | tail -1)% (0 on a quiet machine)"
+    echo "- CPU used by processes outside the benchmark during the measured wrk runs, as % of all cores: $(foreign_text "$allf") (0 on a quiet machine)"
     echo "- wrk -c64 and -c1 for ${DURATION} s each, without and then with the idle connections; every number is the median of $RUNS runs; ratios are the median of the per-run ratios (with idle / without, the same proxy process minutes apart); took ${elapsed} s; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
     echo "| proxy | req/s @64, no idle | req/s @64, ${IDLE_CONNS} idle | ratio | req/s @1, no idle | req/s @1, ${IDLE_CONNS} idle | ratio | idle conns opened | RSS before (MiB) | RSS with idle (MiB) | RSS per idle conn (KiB) | RssAnon per idle conn (KiB) | RSS after the load (MiB) | idle conns open at the end | backend conns while idle |"
@@ -228,21 +214,15 @@ idle_report() {
     echo "Targets (RSS per idle connection: VmRSS summed over the proxy's processes, (with idle - before) / the idle connections opened; 1 KiB = 1024 bytes, /proc's kB are KiB):"
     echo
     if has weft; then
-      echo "- throughput @1 with $IDLE_CONNS idle >= 0.9x without: ${M[weft:r1]}x -> $(idle_verdict "${M[weft:r1]}" ">=" 0.9)"
-      echo "- throughput @64 with $IDLE_CONNS idle >= 0.9x without: ${M[weft:r64]}x -> $(idle_verdict "${M[weft:r64]}" ">=" 0.9)"
-      echo "- memory per idle connection <= 4 KiB: $(kib "${M[weft:per_conn]}") KiB -> $(idle_verdict "$(kib "${M[weft:per_conn]}")" "<=" 4)"
+      echo "- throughput @1 with $IDLE_CONNS idle >= 0.9x without: ${M[weft:r1]}x -> $(verdict "${M[weft:r1]}" ">=" 0.9)"
+      echo "- throughput @64 with $IDLE_CONNS idle >= 0.9x without: ${M[weft:r64]}x -> $(verdict "${M[weft:r64]}" ">=" 0.9)"
+      echo "- memory per idle connection <= 4 KiB: $(kib "${M[weft:per_conn]}") KiB -> $(verdict "$(kib "${M[weft:per_conn]}")" "<=" 4)"
     fi
     echo
     echo "Idle connections that failed to open, per run:"
     for t in "${TARGET_LIST[@]}"; do echo "- $t: ${R[$t:idle_failed]} (opened in ${R[$t:idle_open_ms]} ms); wrk errors ${R[$t:errors]}; verify (a second request on every idle connection, answered 200): ${R[$t:verify_ok]:-not run}"; done
     echo
-    echo "<details><summary>Per-run values</summary>"
-    echo
-    echo '```'
-    for k in $(printf '%s\n' "${!R[@]}" | sort); do printf '%-24s %s\n' "$k" "${R[$k]}"; done
-    echo '```'
-    echo
-    echo "</details>"
+    per_run_details 24
   } >"$out"
   cat "$out"
   log "results written to $out"
@@ -252,13 +232,8 @@ idle_report() {
 
 # idle_pair_ratio <target> <metric with idle> <metric without>: median of per-run ratios
 idle_pair_ratio() {
-  local a b i ratios=""
-  read -r -a a <<<"${R[$1:$2]:-}"
-  read -r -a b <<<"${R[$1:$3]:-}"
-  for ((i = 0; i < ${#a[@]} && i < ${#b[@]}; i++)); do
-    ratios="$ratios $(awk -v x="${a[i]}" -v y="${b[i]}" 'BEGIN{printf "%.4f", y ? x / y : 0}')"
-  done
-  awk -v m="$(median "$ratios")" 'BEGIN{ if (m == "nan") print "nan"; else printf "%.2f", m }'
+  awk -v m="$(median "$(pairwise 'printf "%.4f", y ? x / y : 0' "$1:$2" "$1:$3")")" \
+    'BEGIN{ if (m == "nan") print "nan"; else printf "%.2f", m }'
 }
 
 # the summary rows: | target | weft | nginx | haproxy | ratio | goal | verdict |
@@ -270,11 +245,11 @@ idle_summary() {
   }
   kcell() { has "$1" || { echo "–"; return; }; echo "$(kib "${M[$1:per_conn]}") KiB"; }
   if has weft; then
-    echo "| 4. req/s @1 conn with ${IDLE_CONNS} idle / none | $(cell weft rps1_i rps1_0 r1) | $(cell nginx rps1_i rps1_0 r1) | $(cell haproxy rps1_i rps1_0 r1) | ${M[weft:r1]}x | ≥ 0.9x | $(idle_verdict "${M[weft:r1]}" ">=" 0.9) |"
-    echo "| 4. req/s @64 conns with ${IDLE_CONNS} idle / none | $(cell weft rps64_i rps64_0 r64) | $(cell nginx rps64_i rps64_0 r64) | $(cell haproxy rps64_i rps64_0 r64) | ${M[weft:r64]}x | ≥ 0.9x | $(idle_verdict "${M[weft:r64]}" ">=" 0.9) |"
+    echo "| 4. req/s @1 conn with ${IDLE_CONNS} idle / none | $(cell weft rps1_i rps1_0 r1) | $(cell nginx rps1_i rps1_0 r1) | $(cell haproxy rps1_i rps1_0 r1) | ${M[weft:r1]}x | ≥ 0.9x | $(verdict "${M[weft:r1]}" ">=" 0.9) |"
+    echo "| 4. req/s @64 conns with ${IDLE_CONNS} idle / none | $(cell weft rps64_i rps64_0 r64) | $(cell nginx rps64_i rps64_0 r64) | $(cell haproxy rps64_i rps64_0 r64) | ${M[weft:r64]}x | ≥ 0.9x | $(verdict "${M[weft:r64]}" ">=" 0.9) |"
     local rn="–"
     has nginx && rn=$(ratio "${M[weft:per_conn]}" "${M[nginx:per_conn]}")
-    echo "| 4. RSS per idle connection | $(kcell weft) | $(kcell nginx) | $(kcell haproxy) | $rn nginx | ≤ 4 KiB | $(idle_verdict "$(kib "${M[weft:per_conn]}")" "<=" 4) |"
+    echo "| 4. RSS per idle connection | $(kcell weft) | $(kcell nginx) | $(kcell haproxy) | $rn nginx | ≤ 4 KiB | $(verdict "$(kib "${M[weft:per_conn]}")" "<=" 4) |"
   fi
 }
 
@@ -288,30 +263,10 @@ idle_main() {
     die "RLIMIT_NOFILE can go no higher than $IDLE_MAX_FDS: too few for $IDLE_CONNS idle connections"
   ((IDLE_MAX_FDS >= 2 * IDLE_CONNS + 1024)) ||
     log "note: RLIMIT_NOFILE is capped at $IDLE_MAX_FDS (the hard limit), less than HAProxy's 2 x $IDLE_CONNS + margin"
-  log "building weft and idle-conns (release) in $BUILD_DIR"
-  if ((SKIP_BUILD)); then
-    log "SKIP_BUILD=1: using the binaries already in $BUILD_DIR"
-  else
-    if [[ ! -f $BUILD_DIR/build.ninja ]]; then
-      meson setup "$BUILD_DIR" "$REPO" --buildtype=release -Dtests=false >/dev/null
-    else
-      meson configure "$BUILD_DIR" -Dbuildtype=release >/dev/null
-    fi
-    local out
-    out=$(ninja -C "$BUILD_DIR" core/weft bench/idle-conns 2>&1) || die "the build failed: $(tail -20 <<<"$out")"
-  fi
-  WEFT_BIN=$BUILD_DIR/core/weft
+  build_weft "weft and idle-conns" core/weft bench/idle-conns
   IDLE_BIN=$BUILD_DIR/bench/idle-conns
 
-  local t
-  if [[ -n $TARGETS ]]; then
-    read -r -a TARGET_LIST <<<"$TARGETS"
-    for t in "${TARGET_LIST[@]}"; do
-      [[ " ${IDLE_TARGETS[*]} " == *" $t "* ]] || die "unknown target '$t' in TARGETS (${IDLE_TARGETS[*]})"
-    done
-  else
-    TARGET_LIST=("${IDLE_TARGETS[@]}")
-  fi
+  targets_from_env "${IDLE_TARGETS[@]}"
   for p in "$PORT_BACKEND" "$PORT_NGINX" "$PORT_HAPROXY" "$PORT_WEFT" "$PORT_WEFT_ADMIN"; do
     port_free "$p" || die "port $p is in use; set PORT_BASE to another base"
   done
@@ -319,16 +274,8 @@ idle_main() {
   WORK=$(mktemp -d /tmp/weft-bench-idle.XXXXXX)
   idle_write_configs
   local t0=$SECONDS
-  start "$WORK/backend/out.log" nginx -p "$WORK/backend" -e "$WORK/backend/error.log" -c "$WORK/backend/nginx.conf"
-  BACKEND_PID=$START_PID
-  wait_http_200 "http://127.0.0.1:$PORT_BACKEND/" "$BACKEND_PID" || die "backend did not start: $(cat "$WORK/backend/out.log")"
-
-  local order run i n=${#TARGET_LIST[@]}
-  for ((run = 1; run <= RUNS; run++)); do
-    order=()
-    for ((i = 0; i < n; i++)); do order+=("${TARGET_LIST[(i + run - 1) % n]}"); done
-    for t in "${order[@]}"; do idle_measure_one "$t" "$run"; done
-  done
+  start_backend
+  rotate_runs idle_measure_one
   idle_report $((SECONDS - t0))
 }
 

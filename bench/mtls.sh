@@ -130,23 +130,9 @@ EOF
 # tickets are on by default (OpenSSL sends two per TLS 1.3 handshake)
 mtls_write_nginx_config() {
   mkdir -p "$WORK/nginx-term"
-  cat >"$WORK/nginx-term/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/nginx-term/nginx.pid;
-error_log $WORK/nginx-term/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 75s;
-  client_body_temp_path $WORK/nginx-term/tmp-body;
-  proxy_temp_path $WORK/nginx-term/tmp-proxy;
-  upstream backend {
-    server 127.0.0.1:$PORT_BACKEND;
-    keepalive 128;
-    keepalive_requests 1000000;
-  }
+  {
+    nginx_proxy_head "$WORK/nginx-term" 1 warn
+    cat <<EOF
   server {
     listen 127.0.0.1:$PORT_NGX_PLAIN backlog=4096;
     location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
@@ -163,6 +149,7 @@ http {
   }
 }
 EOF
+  } >"$WORK/nginx-term/nginx.conf"
 }
 
 mtls_make_certs() {
@@ -355,6 +342,13 @@ mtls_measure_handshakes() {  # hs-weft|hs-nginx run
   log "run $run $t: full $(last "$t" full.hs_p50_us) us (server CPU $(last "$t" full.server_cpu_us) us/conn), resumed $(last "$t" resumed.hs_p50_us) us (server CPU $(last "$t" resumed.server_cpu_us) us/conn, $(last "$t" resumed.resumed)/$(last "$t" resumed.n) resumed), plain $(last "$t" plain.conn_p50_us) us ($(last "$t" plain.server_cpu_us) us/conn)"
 }
 
+mtls_measure() {  # target run
+  case $1 in
+    hs-*) mtls_measure_handshakes "$1" "$2" ;;
+    *) mtls_measure_shape "$1" "$2" ;;
+  esac
+}
+
 # ---------------------------------------------------------------- report
 M() { median "${R[$1:$2]:-}"; }   # median over runs
 pr() {  # median of per-run ratios, as 0.00x
@@ -362,35 +356,22 @@ pr() {  # median of per-run ratios, as 0.00x
   if [[ -z $x || $x == nan ]]; then echo "n/a"; else awk -v x="$x" 'BEGIN{printf "%.2fx", x}'; fi
 }
 last() { local v=${R[$1:$2]:-–}; echo "${v##* }"; }   # this run's value
-ratios() {  # the per-run ratios, "0.91 1.02 ..."
-  local a b i out=""
-  read -r -a a <<<"${R[$1:$3]:-}"; read -r -a b <<<"${R[$2:$3]:-}"
-  for ((i = 0; i < ${#a[@]} && i < ${#b[@]}; i++)); do
-    out="$out $(awk -v x="${a[i]}" -v y="${b[i]}" 'BEGIN{printf "%.2f", x / y}')"
-  done
-  echo "${out# }"
-}
+ratios() { pairwise 'printf "%.2f", x / y' "$1:$3" "$2:$3"; }  # the per-run ratios, "0.91 1.02 ..."
 minus() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "nan" || b == "nan" || a == "" || b == "") print "n/a"; else printf "%.1f", a - b }'; }
 
 mtls_report() {
-  local elapsed=$1 out t commit dirty="" stamp
-  commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-  [[ -n $(git -C "$REPO" status --porcelain -- core include meson.build 2>/dev/null) ]] &&
-    dirty=" (working tree with uncommitted changes under core/ or include/)"
-  stamp=$(date +%Y-%m-%d-%H%M%S)
-  out="$BENCH_DIR/results/$stamp-mtls.md"
-  mkdir -p "$BENCH_DIR/results"
+  local elapsed=$1 out t
+  tree_state core include meson.build
+  out=$(results_path -mtls)
   local allf=""
   for t in "${TARGET_LIST[@]}"; do allf="$allf ${R[$t:foreign64]:-}"; done
   {
-    echo "# weft mTLS benchmark, $(date '+%Y-%m-%d %H:%M %Z')"
-    echo
-    echo "- machine: $(nproc) cores ($(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)), kernel $(uname -r)"
-    echo "- weft $commit$dirty, release build; GnuTLS $(pkg-config --modversion gnutls); $(nginx -v 2>&1 | sed 's/.*: //') ($(nginx -V 2>&1 | grep -o 'built with OpenSSL [^ ]*' | sed 's/built with //')); $(haproxy -v | head -1 | awk '{print "HAProxy " $3}'); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
+    report_head "weft mTLS benchmark"
+    echo "- weft $COMMIT$DIRTY, release build; GnuTLS $(pkg-config --modversion gnutls); $(nginx_version) ($(nginx -V 2>&1 | grep -o 'built with OpenSSL [^ ]*' | sed 's/built with //')); $(haproxy_version); wrk $(wrk_version)"
     echo "- every proxy 1 worker; backend: nginx, 1 worker, 19-byte 200 response; wrk -t1, ${WARMUP} s warm-up then ${DURATION} s at 64 connections, then ${DURATION} s at 1 connection"
     echo "- certificates from \`weftctl cert\` (ECDSA P-256), $ID_A calls $ID_B; tls-handshake: $HANDSHAKES connections per mode per run"
     echo "- every number is the median of $RUNS runs (each run starts every process afresh, shapes rotated); ratios are the median of the per-run ratios; took ${elapsed} s"
-    echo "- CPU used by processes outside the benchmark during the 64-connection runs, % of all cores: median $(median "$allf")%, max $(tr ' ' '\n' <<<"$allf" | awk NF | sort -g | tail -1)%"
+    echo "- CPU used by processes outside the benchmark during the 64-connection runs, % of all cores: $(foreign_text "$allf")"
     echo
     if has s2s-plain || has s2s-mtls; then
       echo "### Sidecar to sidecar: wrk → weft A (outbound) → weft B (inbound) → backend"
@@ -464,13 +445,7 @@ mtls_report() {
       done
       echo
     fi
-    echo "<details><summary>Per-run values</summary>"
-    echo
-    echo '```'
-    for k in $(printf '%s\n' "${!R[@]}" | sort); do printf '%-32s %s\n' "$k" "${R[$k]}"; done
-    echo '```'
-    echo
-    echo "</details>"
+    per_run_details 32
   } >"$out"
   echo
   cat "$out"
@@ -482,24 +457,8 @@ mtls_report() {
 mtls_main() {
   ensure_packages
   HZ=$(getconf CLK_TCK)
-  log "building weft, weftctl and tls-handshake (release) in $BUILD_DIR"
-  if [[ ! -f $BUILD_DIR/build.ninja ]]; then
-    meson setup "$BUILD_DIR" "$REPO" --buildtype=release -Dtests=false >/dev/null
-  else
-    meson configure "$BUILD_DIR" -Dbuildtype=release >/dev/null
-  fi
-  ninja -C "$BUILD_DIR" core/weft ctl/weftctl bench/tls-handshake >/dev/null
-  WEFT_BIN=$BUILD_DIR/core/weft
-
-  local t
-  if [[ -n $TARGETS ]]; then
-    read -r -a TARGET_LIST <<<"$TARGETS"
-    for t in "${TARGET_LIST[@]}"; do
-      [[ " ${ALL_SHAPES[*]} " == *" $t "* ]] || die "unknown target '$t' in TARGETS (${ALL_SHAPES[*]})"
-    done
-  else
-    TARGET_LIST=("${ALL_SHAPES[@]}")
-  fi
+  build_weft "weft, weftctl and tls-handshake" core/weft ctl/weftctl bench/tls-handshake
+  targets_from_env "${ALL_SHAPES[@]}"
   for p in "$PORT_BACKEND" "$PORT_B_PLAIN" "$PORT_B_MTLS" "$PORT_A" "$PORT_HAP" "$PORT_NGX_PLAIN" \
            "$PORT_NGX_MTLS" "$PORT_B_ADMIN" "$PORT_A_ADMIN"; do
     port_free "$p" || die "port $p is in use; set PORT_BASE to another base"
@@ -517,21 +476,8 @@ mtls_main() {
   mkdir -p "$WORK/nginx-term/tmp-body" "$WORK/nginx-term/tmp-proxy"
   local t0=$SECONDS
 
-  start "$WORK/backend/out.log" nginx -p "$WORK/backend" -e "$WORK/backend/error.log" -c "$WORK/backend/nginx.conf"
-  BACKEND_PID=$START_PID
-  wait_http_200 "http://127.0.0.1:$PORT_BACKEND/" "$BACKEND_PID" || die "backend did not start: $(cat "$WORK/backend/out.log")"
-
-  local order run i n=${#TARGET_LIST[@]}
-  for ((run = 1; run <= RUNS; run++)); do
-    order=()
-    for ((i = 0; i < n; i++)); do order+=("${TARGET_LIST[(i + run - 1) % n]}"); done
-    for t in "${order[@]}"; do
-      case $t in
-        hs-*) mtls_measure_handshakes "$t" "$run" ;;
-        *) mtls_measure_shape "$t" "$run" ;;
-      esac
-    done
-  done
+  start_backend
+  rotate_runs mtls_measure
   mtls_report $((SECONDS - t0))
 }
 

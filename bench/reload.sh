@@ -64,23 +64,8 @@ reload_write_configs() {
       printf "        - {name: r%d, match: {path: {prefix: /p%d/}}, upstream: backend}\n", i, i}'
   } >"$WORK/rweft/weft.yaml"
   {
+    nginx_proxy_head "$WORK/rnginx" 1 notice
     cat <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/rnginx/nginx.pid;
-error_log $WORK/rnginx/error.log notice;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 75s;
-  client_body_temp_path $WORK/rnginx/tmp-body;
-  proxy_temp_path $WORK/rnginx/tmp-proxy;
-  upstream backend {
-    server 127.0.0.1:$PORT_BACKEND;
-    keepalive 128;
-    keepalive_requests 1000000;
-  }
   server {
     listen 127.0.0.1:$PORT_RN backlog=4096;
     proxy_http_version 1.1;
@@ -96,13 +81,12 @@ EOF
 # ---------------------------------------------------------------- load
 # reload_wrk <port> <seconds> -> W_* from the report.lua line
 reload_wrk() {
-  local out line kv
+  local out line
   out=$(wrk -t1 -c64 -d"$2"s --latency -s "$BENCH_DIR/report.lua" \
         "http://127.0.0.1:$1$TARGET_PATH" 2>&1) || die "wrk failed: $out"
   printf '%s\n' "$out" >>"$WORK/wrk.log"
   line=$(grep '^BENCH ' <<<"$out") || die "no BENCH line in wrk output: $out"
-  for kv in ${line#BENCH }; do printf -v "W_${kv%%=*}" '%s' "${kv#*=}"; done
-  W_errors=$((W_connect + W_read + W_write + W_status + W_timeout))
+  wrk_parse "$line"
 }
 
 # one reload of weft: SIGHUP, or a new file renamed over the old one (the
@@ -163,14 +147,8 @@ load_with_reloads() {  # target pid port
     sleep "$RELOAD_EVERY"
   done
   wait "$wrk_pid" || die "wrk failed during reloads: $(cat "$WORK/wrk-bg.out")"
-  reload_wrk_parse "$(grep '^BENCH ' "$WORK/wrk.log" | tail -1)"
+  wrk_parse "$(grep '^BENCH ' "$WORK/wrk.log" | tail -1)"
   add "$t" reloads "$i"
-}
-
-reload_wrk_parse() {
-  local kv
-  for kv in ${1#BENCH }; do printf -v "W_${kv%%=*}" '%s' "${kv#*=}"; done
-  W_errors=$((W_connect + W_read + W_write + W_status + W_timeout))
 }
 
 start_rweft() {
@@ -236,13 +214,9 @@ max_of() { tr ' ' '\n' <<<"$1" | awk NF | sort -g | tail -1; }
 
 # ---------------------------------------------------------------- report
 reload_report() {
-  local elapsed=$1 commit dirty="" out stamp
-  commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-  [[ -n $(git -C "$REPO" status --porcelain -- core include plugins/router meson.build 2>/dev/null) ]] &&
-    dirty=" (working tree with uncommitted changes under core/, include/ or plugins/router/)"
-  stamp=$(date +%Y-%m-%d-%H%M%S)
-  out=${DETAIL_FILE:-$BENCH_DIR/results/$stamp-reload.md}
-  mkdir -p "$(dirname "$out")"
+  local elapsed=$1 out
+  tree_state core include plugins/router meson.build
+  out=$(results_path -reload)
   local wms nms wmax nmax wr nr
   wms=$(median "${R[weft:reload_ms]:-}"); wmax=$(max_of "${R[weft:reload_ms]:-}")
   wr=$(median "${R[weft:p99_ratio]:-}")
@@ -250,12 +224,10 @@ reload_report() {
   nr=$(median "${R[nginx:p99_ratio]:-}")
   local v1 v2
   v1=$(awk -v m="$wmax" -v d="$wms" 'BEGIN{ if (m <= 200) print "met (max " m " ms)"; else if (d <= 200) printf "median met, max %s ms MISSED by %.0f ms\n", m, m - 200; else printf "MISSED by %.0f ms\n", d - 200 }')
-  v2=$(awk -v r="$wr" 'BEGIN{ if (r <= 2) print "met"; else printf "MISSED by %.0f%%\n", (r / 2 - 1) * 100 }')
+  v2=$(verdict "$wr" "<=" 2)
   {
-    echo "# weft reload benchmark, $(date '+%Y-%m-%d %H:%M %Z')"
-    echo
-    echo "- machine: $(nproc) cores ($(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)), kernel $(uname -r)"
-    echo "- weft $commit$dirty, release build ($BUILD_DIR); $(nginx -v 2>&1 | sed 's/.*: //'); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
+    report_head "weft reload benchmark"
+    echo "- weft $COMMIT$DIRTY, release build ($BUILD_DIR); $(nginx_version); wrk $(wrk_version)"
     echo "- config: $ROUTES routes (\`{name: rN, match: {path: {prefix: /pN/}}, upstream: backend}\`) in one virtual host, router plugin, 1 worker; nginx: $ROUTES \`location /pN/ { proxy_pass http://backend; }\`, 1 worker"
     echo "- load: wrk -t1 -c64 on $TARGET_PATH, ${WARMUP} s warm-up, then ${DURATION} s without reloads and ${DURATION} s with a reload every ${RELOAD_EVERY} s (order alternating per run)"
     echo "- weft reloads by: $([[ $MODE == sighup ]] && echo "SIGHUP" || echo "a new file renamed over weft.yaml (a ConfigMap-style update; 100 ms debounce not included in the duration)")"
@@ -281,14 +253,7 @@ reload_report() {
     echo "- reload of $ROUTES routes <= 200 ms: median $wms ms, max $wmax ms -> $v1"
     echo "- p99 during reloads <= 2x steady p99: ${wr}x -> $v2"
     echo
-    echo "<details><summary>Per-run values</summary>"
-    echo
-    echo '```'
-    local k
-    for k in $(printf '%s\n' "${!R[@]}" | sort); do printf '%-22s %s\n' "$k" "${R[$k]}"; done
-    echo '```'
-    echo
-    echo "</details>"
+    per_run_details 22
   } >"$out"
   if [[ -n ${SUMMARY_FILE:-} ]]; then
     local ratio="–"
@@ -308,14 +273,7 @@ reload_report() {
 reload_main() {
   ensure_packages
   HZ=$(getconf CLK_TCK)
-  log "building weft and the router (release) in $BUILD_DIR"
-  if [[ ! -f $BUILD_DIR/build.ninja ]]; then
-    meson setup "$BUILD_DIR" "$REPO" --buildtype=release -Dtests=false >/dev/null
-  else
-    meson configure "$BUILD_DIR" -Dbuildtype=release >/dev/null
-  fi
-  ninja -C "$BUILD_DIR" core/weft plugins/router/router.so >/dev/null
-  WEFT_BIN=$BUILD_DIR/core/weft
+  build_weft "weft and the router" core/weft plugins/router/router.so
   for p in "$PORT_BACKEND" "$PORT_RW" "$PORT_RW_ADMIN" "$PORT_RN"; do
     port_free "$p" || die "port $p is in use; set PORT_BASE to another base"
   done
@@ -327,9 +285,7 @@ reload_main() {
   local t0=$SECONDS run t targets=(weft)
   ((NGINX)) && targets+=(nginx)
 
-  start "$WORK/backend/out.log" nginx -p "$WORK/backend" -e "$WORK/backend/error.log" -c "$WORK/backend/nginx.conf"
-  BACKEND_PID=$START_PID
-  wait_http_200 "http://127.0.0.1:$PORT_BACKEND/" "$BACKEND_PID" || die "backend did not start: $(cat "$WORK/backend/out.log")"
+  start_backend
 
   for ((run = 1; run <= RUNS; run++)); do
     for t in "${targets[@]}"; do measure_reload "$t" "$run"; done

@@ -17,8 +17,9 @@
 #                        (the report, instead of bench/results/<stamp>-soak.md)
 #
 # weft: 1 worker, one listener with router, acl, ratelimit, metrics, tracing
-# (1% sampling, OTLP/HTTP to a local sink) and accesslog (to a file): the
-# settings of run.sh's weftpolicy, weftobslog and weftrouter together. The
+# (1% sampling, OTLP/HTTP to a local sink) and accesslog (to a file): run.sh's
+# weftfull (its routes, ratelimit, acl and tracing settings) plus the access
+# log. The
 # access log is truncated after each sample so the disk does not fill (the
 # plugin opens it O_APPEND, so it goes on writing at the new end).
 set -euo pipefail
@@ -39,64 +40,12 @@ DETAIL_FILE=${DETAIL_FILE:-}
 SOAK_PLUGINS="router, acl, ratelimit, metrics, tracing, accesslog"
 
 # ---------------------------------------------------------------- config
+# run.sh's weftfull (full_config: its routes, policy and tracing settings)
+# with the access log added, 1 worker whatever WORKERS says
 soak_write_config() {
   mkdir -p "$WORK/soak"
-  cat >"$WORK/soak/weft.yaml" <<EOF
-admin:
-  address: 127.0.0.1:$PORT_WEFT_ADMIN
-workers: 1
-plugin_dirs: [$BUILD_DIR/plugins]
-node: {workload: bench-v1, namespace: bench, service: bench, labels: {app: bench, version: v1}}
-listeners:
-  - name: inbound
-    address: 127.0.0.1:$PORT_WEFT
-    upstream: backend
-    plugins: [$SOAK_PLUGINS]
-upstreams:
-  - name: backend
-    endpoints: [127.0.0.1:$PORT_BACKEND]
-tracing:
-  sampling: $OBS_SAMPLING
-  endpoint: http://127.0.0.1:$PORT_OTLP/v1/traces
-accesslog: {path: $WORK/soak/access.log}
-ratelimit:
-  limits:
-    - name: per-source
-      rate: 100000000/s
-      key: source_ip
-    - name: total
-      rate: 100000000/s
-    - name: foo-only
-      rate: 10/s
-      match:
-        to: [{operation: {paths: [/never-requested]}}]
-acl:
-  policies:
-    - name: deny-admin
-      action: DENY
-      rules:
-        - to: [{operation: {paths: [/admin, "/admin/*"]}}]
-    - name: allow-callers
-      action: ALLOW
-      rules:
-        - name: loopback-get
-          from: [{source: {ipBlocks: [127.0.0.0/8]}}]
-          to: [{operation: {methods: [GET, HEAD]}}]
-        - name: other
-          from: [{source: {ipBlocks: [10.0.0.0/8]}}]
----
-apiVersion: networking.istio.io/v1beta1
-kind: VirtualService
-metadata: {name: backend}
-spec:
-  hosts: ["*"]
-  http:
-    - name: api
-      match: [{uri: {prefix: /api/}}]
-      route: [{destination: {host: backend}}]
-    - name: default
-      route: [{destination: {host: backend}}]
-EOF
+  WORKERS=1 full_config "$PORT_WEFT_ADMIN" "$PORT_WEFT" "$SOAK_PLUGINS" "" \
+    "accesslog: {path: $WORK/soak/access.log}" >"$WORK/soak/weft.yaml"
 }
 
 soak_start_weft() {  # -> START_PID
@@ -150,10 +99,9 @@ soak_one() {  # run
     ((i % 6 == 0)) && log "soak run $run: $((i * SOAK_INTERVAL)) s, RSS $rss kB, RssAnon $anon kB"
   done
   wait "$wrkpid" || die "wrk failed: $(cat "$WORK/soak/wrk-$run.log")"
-  local line kv
+  local line
   line=$(grep '^BENCH ' "$WORK/soak/wrk-$run.log") || die "no BENCH line from wrk: $(cat "$WORK/soak/wrk-$run.log")"
-  for kv in ${line#BENCH }; do printf -v "W_${kv%%=*}" '%s' "${kv#*=}"; done
-  W_errors=$((W_connect + W_read + W_write + W_status + W_timeout))
+  wrk_parse "$line"
   sleep 1
   read -r rss anon pss <<<"$(mem_kb "$pid")"
   add soak rss_end "$rss"; add soak anon_end "$anon"
@@ -175,23 +123,17 @@ declare -A SAMPLES ANON_SAMPLES
 
 # ---------------------------------------------------------------- report
 soak_report() {
-  local elapsed=$1 out stamp commit dirty="" m
-  commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-  [[ -n $(git -C "$REPO" status --porcelain -- core include plugins meson.build 2>/dev/null) ]] &&
-    dirty=" (working tree with uncommitted changes under core/, include/ or plugins/)"
-  stamp=$(date +%Y-%m-%d-%H%M%S)
-  out=${DETAIL_FILE:-$BENCH_DIR/results/$stamp-soak.md}
-  mkdir -p "$(dirname "$out")"
+  local elapsed=$1 out m
+  tree_state
+  out=$(results_path -soak)
   declare -A M
   for m in min max mean dev slope rps errors rss_start rss_end anon_start anon_end logmib p99; do
     M[$m]=$(median "${R[soak:$m]:-}")
   done
   M[verdict]=$(awk -v d="${M[dev]}" 'BEGIN{ if (d == "nan") print "no data"; else if (d <= 5) print "met"; else printf "MISSED by %.1f points\n", d - 5 }')
   {
-    echo "# weft soak (issue 7, target 5), $(date '+%Y-%m-%d %H:%M %Z')"
-    echo
-    echo "- machine: $(nproc) cores ($(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)), kernel $(uname -r)"
-    echo "- weft $commit$dirty, release build, 1 worker, plugins [$SOAK_PLUGINS] (tracing at $OBS_SAMPLING%, OTLP to a local sink; access log to a file, truncated after each sample); backend: run.sh's nginx"
+    report_head "weft soak (issue 7, target 5)"
+    echo "- weft $COMMIT$DIRTY, release build, 1 worker, plugins [$SOAK_PLUGINS] (tracing at $OBS_SAMPLING%, OTLP to a local sink; access log to a file, truncated after each sample); backend: run.sh's nginx"
     echo "- load: wrk -t1 -c$SOAK_CONNS for $SOAK s; VmRSS (weft is one process) every $SOAK_INTERVAL s; statistics over the samples after the first $SOAK_WARMUP s; $SOAK_RUNS soak(s)$( ((SOAK_RUNS > 1)) && echo ", medians shown"); took ${elapsed} s"
     echo
     echo "| RSS before load (MiB) | RSS min (MiB) | RSS max (MiB) | RSS mean (MiB) | max deviation from the mean | trend (KiB/min) | RSS 1 s after load (MiB) | RssAnon before → after (MiB) | req/s | p99 (µs) | wrk errors | access log written (MiB) |"
@@ -210,13 +152,7 @@ soak_report() {
     done
     echo '```'
     echo
-    echo "<details><summary>Per-run values</summary>"
-    echo
-    echo '```'
-    for k in $(printf '%s\n' "${!R[@]}" | sort); do printf '%-20s %s\n' "$k" "${R[$k]}"; done
-    echo '```'
-    echo
-    echo "</details>"
+    per_run_details 20
   } >"$out"
   cat "$out"
   log "results written to $out"
@@ -231,21 +167,8 @@ soak_main() {
   ensure_packages
   HZ=$(getconf CLK_TCK)
   ((SOAK > SOAK_WARMUP + SOAK_INTERVAL)) || die "SOAK ($SOAK s) must be longer than SOAK_WARMUP + SOAK_INTERVAL ($SOAK_WARMUP + $SOAK_INTERVAL s)"
-  log "building weft and its plugins (release) in $BUILD_DIR"
-  if ((SKIP_BUILD)); then
-    log "SKIP_BUILD=1: using the binaries already in $BUILD_DIR"
-  else
-    if [[ ! -f $BUILD_DIR/build.ninja ]]; then
-      meson setup "$BUILD_DIR" "$REPO" --buildtype=release -Dtests=false >/dev/null
-    else
-      meson configure "$BUILD_DIR" -Dbuildtype=release >/dev/null
-    fi
-    local out
-    out=$(ninja -C "$BUILD_DIR" core/weft plugins/router/router.so plugins/acl/acl.so plugins/ratelimit/ratelimit.so \
-      plugins/metrics/metrics.so plugins/tracing/tracing.so plugins/accesslog/accesslog.so 2>&1) ||
-      die "the build failed: $(tail -20 <<<"$out")"
-  fi
-  WEFT_BIN=$BUILD_DIR/core/weft
+  build_weft "weft and its plugins" core/weft plugins/router/router.so plugins/acl/acl.so plugins/ratelimit/ratelimit.so \
+    plugins/metrics/metrics.so plugins/tracing/tracing.so plugins/accesslog/accesslog.so
   for p in "$PORT_BACKEND" "$PORT_WEFT" "$PORT_WEFT_ADMIN" "$PORT_OTLP"; do
     port_free "$p" || die "port $p is in use; set PORT_BASE to another base"
   done
@@ -254,9 +177,7 @@ soak_main() {
   write_configs   # run.sh's: the backend's nginx.conf, the OTLP sink's directory
   soak_write_config
   local t0=$SECONDS run
-  start "$WORK/backend/out.log" nginx -p "$WORK/backend" -e "$WORK/backend/error.log" -c "$WORK/backend/nginx.conf"
-  BACKEND_PID=$START_PID
-  wait_http_200 "http://127.0.0.1:$PORT_BACKEND/" "$BACKEND_PID" || die "backend did not start: $(cat "$WORK/backend/out.log")"
+  start_backend
   start_otlp_sink
   for ((run = 1; run <= SOAK_RUNS; run++)); do soak_one "$run"; done
   soak_report $((SECONDS - t0))
