@@ -273,9 +273,7 @@ bodies_report() {
     echo "- weft $COMMIT$DIRTY, release build; $(nginx_version); $(haproxy_version); $(curl --version | head -1 | cut -d' ' -f1-2)"
     echo "- a $BODY_MIB MiB body: GET from the backend nginx (sendfile, the file in /dev/shm) and PUT to it (it reads the whole body into a temp file in /dev/shm before it answers, and its log shows every byte arrived); curl to /dev/null or from the file; 1 worker each, run.sh's configs (nginx with proxy_buffering off, proxy_request_buffering off, client_max_body_size 0; weft with timeouts.request 75s; HAProxy as it is)"
     echo "- RSS: VmRSS summed over the proxy's processes, sampled every $SAMPLE_MS ms during each transfer; growth = max - before. Throughput = bytes / curl's time_total, MB = 10^6 bytes"
-    local allf=""
-    for t in "${TARGET_LIST[@]}"; do allf="$allf ${R[$t:foreign]:-}"; done
-    echo "- CPU used by processes outside the benchmark during the transfers, as % of all cores: $(foreign_text "$allf") (the RSS sampler's few % included; 0 on a quiet machine)"
+    echo "- CPU used by processes outside the benchmark during the transfers, as % of all cores: $(foreign_text foreign) (the RSS sampler's few % included; 0 on a quiet machine)"
     echo "- every number is the median of $RUNS runs (each starts the proxy afresh; weft/nginx ratios are medians of per-run ratios); took ${elapsed} s; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
     echo "| proxy | download MB/s | upload MB/s | RSS before (MiB) | RSS growth, download (KiB) | RSS growth, upload (KiB) | RSS samples per transfer |"

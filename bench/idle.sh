@@ -196,9 +196,7 @@ idle_report() {
     report_head "weft idle-connections benchmark (issue 7, target 4)"
     echo "- weft $COMMIT$DIRTY, release build; $(nginx_version); $(haproxy_version); wrk -t1"
     echo "- $IDLE_CONNS idle keep-alive connections from \`bench/idle-conns\` (one process, epoll; each sent one GET and read the answer), from $IDLE_SOURCES source address(es); 1 worker each, keep-alive to the backend (run.sh's configs) with the idle timeout raised to $IDLE_TIMEOUT (weft \`timeouts: {client_idle: $IDLE_TIMEOUT}\`, nginx \`keepalive_timeout\`, HAProxy \`timeout client/http-keep-alive\`) and room for the connections (nginx \`worker_connections\`, HAProxy \`maxconn\`); RLIMIT_NOFILE $(ulimit -n)"
-    local allf=""
-    for t in "${TARGET_LIST[@]}"; do allf="$allf ${R[$t:foreign]:-}"; done
-    echo "- CPU used by processes outside the benchmark during the measured wrk runs, as % of all cores: $(foreign_text "$allf") (0 on a quiet machine)"
+    echo "- CPU used by processes outside the benchmark during the measured wrk runs, as % of all cores: $(foreign_text foreign) (0 on a quiet machine)"
     echo "- wrk -c64 and -c1 for ${DURATION} s each, without and then with the idle connections; every number is the median of $RUNS runs; ratios are the median of the per-run ratios (with idle / without, the same proxy process minutes apart); took ${elapsed} s; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
     echo "| proxy | req/s @64, no idle | req/s @64, ${IDLE_CONNS} idle | ratio | req/s @1, no idle | req/s @1, ${IDLE_CONNS} idle | ratio | idle conns opened | RSS before (MiB) | RSS with idle (MiB) | RSS per idle conn (KiB) | RssAnon per idle conn (KiB) | RSS after the load (MiB) | idle conns open at the end | backend conns while idle |"

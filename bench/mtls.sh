@@ -363,15 +363,13 @@ mtls_report() {
   local elapsed=$1 out t
   tree_state core include meson.build
   out=$(results_path -mtls)
-  local allf=""
-  for t in "${TARGET_LIST[@]}"; do allf="$allf ${R[$t:foreign64]:-}"; done
   {
     report_head "weft mTLS benchmark"
     echo "- weft $COMMIT$DIRTY, release build; GnuTLS $(pkg-config --modversion gnutls); $(nginx_version) ($(nginx -V 2>&1 | grep -o 'built with OpenSSL [^ ]*' | sed 's/built with //')); $(haproxy_version); wrk $(wrk_version)"
     echo "- every proxy 1 worker; backend: nginx, 1 worker, 19-byte 200 response; wrk -t1, ${WARMUP} s warm-up then ${DURATION} s at 64 connections, then ${DURATION} s at 1 connection"
     echo "- certificates from \`weftctl cert\` (ECDSA P-256), $ID_A calls $ID_B; tls-handshake: $HANDSHAKES connections per mode per run"
     echo "- every number is the median of $RUNS runs (each run starts every process afresh, shapes rotated); ratios are the median of the per-run ratios; took ${elapsed} s"
-    echo "- CPU used by processes outside the benchmark during the 64-connection runs, % of all cores: $(foreign_text "$allf")"
+    echo "- CPU used by processes outside the benchmark during the 64-connection runs, % of all cores: $(foreign_text foreign64)"
     echo
     if has s2s-plain || has s2s-mtls; then
       echo "### Sidecar to sidecar: wrk → weft A (outbound) → weft B (inbound) → backend"

@@ -250,9 +250,8 @@ acl:
 EOF
 }
 
-# the router rules of weftfull and weftall: a few rules, and only the last,
-# the catch-all, matches the benchmark's GET /; the others are tried first
-full_routes() {
+# virtual_service: a VirtualService for every host, its http: rules from stdin
+virtual_service() {
   cat <<EOF
 ---
 apiVersion: networking.istio.io/v1beta1
@@ -261,6 +260,14 @@ metadata: {name: backend}
 spec:
   hosts: ["*"]
   http:
+EOF
+  cat
+}
+
+# the router rules of weftfull and weftall: a few rules, and only the last,
+# the catch-all, matches the benchmark's GET /; the others are tried first
+full_routes() {
+  virtual_service <<EOF
     - name: api
       match: [{uri: {prefix: /api/}}]
       route: [{destination: {host: canary}}]
@@ -423,7 +430,8 @@ upstreams:
     endpoints: [127.0.0.1:$PORT_BACKEND]
 EOF
   # the same with the router plugin and one rule: what routing costs
-  cat >"$WORK/weftrouter/weft.yaml" <<EOF
+  {
+    cat <<EOF
 admin:
   address: 127.0.0.1:$PORT_WEFTROUTER_ADMIN
 workers: $WORKERS
@@ -435,15 +443,9 @@ listeners:
 upstreams:
   - name: backend
     endpoints: [127.0.0.1:$PORT_BACKEND]
----
-apiVersion: networking.istio.io/v1beta1
-kind: VirtualService
-metadata: {name: backend}
-spec:
-  hosts: ["*"]
-  http:
-    - route: [{destination: {host: backend}}]
 EOF
+    echo "    - route: [{destination: {host: backend}}]" | virtual_service
+  } >"$WORK/weftrouter/weft.yaml"
   # the same with the ratelimit and acl plugins, 3 limits and 3 ACL rules
   # (policy_settings): what evaluating them costs
   cat >"$WORK/weftpolicy/weft.yaml" <<EOF
@@ -790,9 +792,12 @@ nginx_version() { nginx -v 2>&1 | sed 's/.*: //'; }
 haproxy_version() { haproxy -v | head -1 | awk '{print "HAProxy " $3}'; }
 wrk_version() { wrk -v 2>&1 | head -1 | awk '{print $2}'; }
 
-# foreign_text "<values>": "median X%, max Y%" of foreign_pct values
+# foreign_text <metric>...: "median X%, max Y%" of the foreign_pct values
+# recorded as these metrics for every target in TARGET_LIST
 foreign_text() {
-  echo "median $(median "$1")%, max $(tr ' ' '\n' <<<"$1" | awk NF | sort -g | tail -1)%"
+  local t m all=""
+  for t in "${TARGET_LIST[@]}"; do for m in "$@"; do all="$all ${R[$t:$m]:-}"; done; done
+  echo "median $(median "$all")%, max $(tr ' ' '\n' <<<"$all" | awk NF | sort -g | tail -1)%"
 }
 
 # per_run_details <key width> [<summary>]: every R value, in a collapsed
@@ -989,9 +994,7 @@ report() {
     echo "- $(workers_txt "$WORKERS") each (weft \`workers: $WORKERS\`, nginx \`worker_processes $WORKERS\`, HAProxy \`nbthread $WORKERS\`); backend: nginx, $(workers_txt "$BACKEND_WORKERS"), fixed 19-byte 200 response; wrk -t$WRK_THREADS (-t1 at 1 connection), ${DURATION} s per measured run after ${WARMUP} s warm-up"
     if [[ -n $TARGETS ]]; then echo "- only these targets were measured (TARGETS): ${TARGET_LIST[*]}"; fi
     echo "- every number is the median of $RUNS runs (each run starts the proxy afresh); load average before/after: $load_before / $load_after; took ${elapsed} s"
-    local allf=""
-    for t in "${TARGET_LIST[@]}"; do allf="$allf ${R[$t:foreign64]:-} ${R[$t:foreign1]:-}"; done
-    echo "- CPU used by processes outside the benchmark during the measured runs, as % of all cores: $(foreign_text "$allf") (0 on a quiet machine)"
+    echo "- CPU used by processes outside the benchmark during the measured runs, as % of all cores: $(foreign_text foreign64 foreign1) (0 on a quiet machine)"
     if [[ -n $rows ]]; then
       echo
       echo "## Issue 7 targets"
