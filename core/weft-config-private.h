@@ -14,6 +14,8 @@ typedef struct {
   guint64 connect_ms;         /* upstream connect; default 5000 */
   guint64 request_header_ms;  /* whole request head must arrive (slowloris); default 10000 */
   guint64 client_idle_ms;     /* idle keep-alive client connection; default 60000 */
+  guint64 request_body_ms;    /* request body (slow POST): the first bytes, then extended by
+                               * one second per limits.min_request_body_rate bytes; default 20000 */
   guint64 upstream_idle_ms;   /* pooled idle upstream connection; default 4000 */
   guint64 request_ms;         /* request start to response head; 0 = none; default 15000 */
   guint64 drain_ms;           /* drain on shutdown or listener removal; default 30000 */
@@ -24,6 +26,7 @@ typedef struct {
   guint   max_head;           /* default 16384, at most 65536 */
   guint   max_headers;        /* default 100, at most 128 */
   guint64 max_body;           /* 0 = unlimited; else 413 */
+  guint64 min_body_rate;      /* bytes/s that extend timeouts.request_body by 1 s; 0 = never; default 500 */
 } WeftLimits;
 
 /* inbound mTLS of a listener */
@@ -88,6 +91,7 @@ typedef struct {
   WeftTimeouts   timeouts;         /* global ones overridden by the listener's timeouts: */
   WeftTlsMode    tls_mode;
   GArray        *tls_ports;        /* WeftTlsPortMode; NULL = tls_mode for every port */
+  guint          max_connections;  /* open client connections, all workers; 0 = no limit */
   const WeftNode *node;
 } WeftListenerConfig;
 

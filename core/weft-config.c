@@ -42,11 +42,13 @@ static const char *const weft_config_node_keys[] = {
 static const char *const weft_config_admin_keys[] = { "address", NULL };
 
 static const char *const weft_config_limit_keys[] = {
-  "max_request_line", "max_request_headers", "max_headers", "max_request_body", NULL
+  "max_request_line", "max_request_headers", "max_headers", "max_request_body",
+  "min_request_body_rate", NULL
 };
 
 static const char *const weft_config_timeout_keys[] = {
-  "connect", "request_header", "client_idle", "upstream_idle", "request", "drain", NULL
+  "connect", "request_header", "client_idle", "request_body", "upstream_idle", "request",
+  "drain", NULL
 };
 
 static const char *const weft_config_upstream_keys[] = {
@@ -82,7 +84,8 @@ static const char *const weft_config_upstream_timeout_keys[] = { "connect", NULL
 
 /* listener keys weft reads itself; any other key is a plugin's settings */
 static const char *const weft_config_listener_keys[] = {
-  "name", "address", "direction", "upstream", "plugins", "timeouts", "tls", NULL
+  "name", "address", "direction", "upstream", "plugins", "timeouts", "tls", "max_connections",
+  NULL
 };
 
 typedef struct
@@ -96,6 +99,7 @@ static const WeftConfigTimeoutField weft_config_timeout_fields[] = {
   { "connect", G_STRUCT_OFFSET (WeftTimeouts, connect_ms), FALSE },
   { "request_header", G_STRUCT_OFFSET (WeftTimeouts, request_header_ms), FALSE },
   { "client_idle", G_STRUCT_OFFSET (WeftTimeouts, client_idle_ms), FALSE },
+  { "request_body", G_STRUCT_OFFSET (WeftTimeouts, request_body_ms), FALSE },
   { "upstream_idle", G_STRUCT_OFFSET (WeftTimeouts, upstream_idle_ms), FALSE },
   { "request", G_STRUCT_OFFSET (WeftTimeouts, request_ms), TRUE },
   { "drain", G_STRUCT_OFFSET (WeftTimeouts, drain_ms), FALSE },
@@ -274,6 +278,7 @@ weft_config_new (void)
     .connect_ms = 5000,
     .request_header_ms = 10000,
     .client_idle_ms = 60000,
+    .request_body_ms = 20000,
     .upstream_idle_ms = 4000,
     .request_ms = 15000,
     .drain_ms = 30000,
@@ -283,6 +288,7 @@ weft_config_new (void)
     .max_head = 16384,
     .max_headers = 100,
     .max_body = 0,
+    .min_body_rate = 500,
   };
   config->node_fields = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   config->listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_config_listener_free);
@@ -746,6 +752,7 @@ weft_config_parse_limits (WeftConfigLoader *l, const WeftNode *node)
   weft_config_get_size (l, node, "max_request_headers", 1024, 65536, &head);
   weft_config_get_uint (l, node, "max_headers", 1, 128, &limits->max_headers);
   weft_config_get_size (l, node, "max_request_body", 0, G_MAXUINT64, &limits->max_body);
+  weft_config_get_size (l, node, "min_request_body_rate", 0, G_MAXUINT32, &limits->min_body_rate);
   limits->max_request_line = (guint) line;
   limits->max_head = (guint) head;
 }
@@ -1438,6 +1445,8 @@ weft_config_parse_listener (WeftConfigLoader *l, const WeftNode *node)
   weft_config_listener_plugins (l, listener);
   weft_config_listener_tls (l, listener);
   weft_config_parse_timeouts (l, weft_node_lookup (node, "timeouts"), &listener->timeouts);
+  weft_config_get_uint (l, node, "max_connections", 0, WEFT_CONFIG_MAX_COUNT,
+                        &listener->max_connections);
   weft_config_listener_plugin_nodes (l, listener);
 }
 
