@@ -22,6 +22,8 @@ struct _WeftConfigWatch {
   char        *file;       /* watching one file: its base name, else NULL */
   int          dir_wd;
   int          data_wd;    /* the resolved target of ..data, or of a symlinked file */
+  int          parent_wd;  /* the directory's parent: the directory deleted and made again */
+  char        *dir_name;   /* the directory's base name in its parent */
   char        *data_target;
   GSourceFunc  changed;
   gpointer     data;
@@ -58,9 +60,23 @@ weft_config_watch_follow (WeftConfigWatch *watch)
   watch->data_wd = inotify_add_watch (watch->fd, target, WEFT_WATCH_MASK);
 }
 
+/* the directory itself came (back) under its name: watch the new one. A
+ * directory deleted and made again is a new inode the old watch never sees */
+static gboolean
+weft_config_watch_parent_event (WeftConfigWatch *watch, const struct inotify_event *ev)
+{
+  if (ev->len == 0 || strcmp (ev->name, watch->dir_name) != 0)
+    return FALSE;
+  if (ev->mask & (IN_CREATE | IN_MOVED_TO))
+    watch->dir_wd = inotify_add_watch (watch->fd, watch->dir, WEFT_WATCH_MASK | IN_DONT_FOLLOW);
+  return TRUE;
+}
+
 static gboolean
 weft_config_watch_relevant (WeftConfigWatch *watch, const struct inotify_event *ev)
 {
+  if (ev->wd == watch->parent_wd)
+    return weft_config_watch_parent_event (watch, ev);
   /* removing our own watch of the old target says so; that is no change */
   if (ev->mask & IN_IGNORED)
     return FALSE;
@@ -107,6 +123,19 @@ weft_config_watch_read (gint fd, GIOCondition cond, gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* a failure here only loses the recovery of a deleted directory */
+static void
+weft_config_watch_watch_parent (WeftConfigWatch *watch)
+{
+  g_autofree char *parent = g_path_get_dirname (watch->dir);
+
+  watch->dir_name = g_path_get_basename (watch->dir);
+  if (strcmp (parent, watch->dir) == 0)
+    return;
+  watch->parent_wd = inotify_add_watch (watch->fd, parent, IN_CREATE | IN_MOVED_TO | IN_DELETE |
+                                        IN_MOVED_FROM | IN_ONLYDIR);
+}
+
 WeftConfigWatch *
 weft_config_watch_new (const char *path, guint debounce_ms, GSourceFunc changed, gpointer data,
                        GError **error)
@@ -115,7 +144,7 @@ weft_config_watch_new (const char *path, guint debounce_ms, GSourceFunc changed,
   gboolean is_dir = g_file_test (path, G_FILE_TEST_IS_DIR);
 
   watch->fd = -1;
-  watch->dir_wd = watch->data_wd = -1;
+  watch->dir_wd = watch->data_wd = watch->parent_wd = -1;
   watch->debounce_ms = debounce_ms;
   watch->changed = changed;
   watch->data = data;
@@ -135,6 +164,7 @@ weft_config_watch_new (const char *path, guint debounce_ms, GSourceFunc changed,
                    g_strerror (errno));
       return NULL;
     }
+  weft_config_watch_watch_parent (watch);
   weft_config_watch_follow (watch);
   watch->io_id = g_unix_fd_add (watch->fd, G_IO_IN, weft_config_watch_read, watch);
   return g_steal_pointer (&watch);
@@ -153,6 +183,7 @@ weft_config_watch_free (WeftConfigWatch *watch)
     close (watch->fd);
   g_free (watch->dir);
   g_free (watch->file);
+  g_free (watch->dir_name);
   g_free (watch->data_target);
   g_free (watch);
 }
