@@ -41,6 +41,7 @@ typedef enum {
   WEFT_HTTP_ERR_TOO_MANY_HEADERS,     /* 431 too_many_headers */
   WEFT_HTTP_ERR_BAD_STATUS_LINE,      /* 502 bad_response (responses only) */
   WEFT_HTTP_ERR_BAD_CHUNK,            /* 400 bad_chunk (from the chunked decoder) */
+  WEFT_HTTP_ERR_UNSUPPORTED_METHOD,   /* 501 unsupported_method (CONNECT: weft is no forward proxy) */
   WEFT_HTTP_ERR_LAST,
 } WeftHttpError;
 
@@ -80,6 +81,13 @@ typedef struct {
   const char      *target;        /* NUL-terminated in place */
   guint16          method_len;
   guint32          target_len;
+  /* an absolute-form target (RFC 9112 3.2.2), "http://authority/path?q":
+   * its authority (not terminated: authority_len bytes) and the path and
+   * query that follow it (ends with the target; may be empty); both NULL
+   * for the origin-form and asterisk-form */
+  const char      *abs_authority;
+  guint32          abs_authority_len;
+  const char      *abs_path;
   /* status line (responses) */
   guint            status;
   const char      *reason;        /* NUL-terminated; may be empty */
@@ -110,7 +118,10 @@ void weft_http_limits_init_default (WeftHttpLimits *limits);
  * Parses a request head at the start of @buf. Strict: rejects obs-fold,
  * whitespace before a colon, bare CR, bare LF line ends, NUL, both CL and TE,
  * bad/duplicated/listed CL, a TE other than exactly "chunked", a missing or
- * duplicated Host on HTTP/1.1, and oversize heads (checked even when
+ * duplicated Host on HTTP/1.1, a header name that reads as Content-Length or
+ * Transfer-Encoding once '_' is taken for '-', a target that is neither
+ * origin-form, absolute-form (http or https, no userinfo) nor "*" for
+ * OPTIONS, a fragment, CONNECT, and oversize heads (checked even when
  * incomplete, so a client cannot make weft buffer past the limit).
  * On OK, writes NUL terminators into @buf (so the head cannot be re-parsed)
  * and marks hop-by-hop headers: Connection and every header it names,
@@ -141,6 +152,7 @@ typedef struct {
   guint    line_len;    /* bytes of the current size/trailer line, for limits */
   guint    digits;
   guint    trailer_bytes;
+  guint    ext_bytes;   /* chunk-extension bytes over the whole body, for limits */
   gboolean done;
 } WeftChunkedDecoder;
 
@@ -149,7 +161,7 @@ void   weft_chunked_decoder_init (WeftChunkedDecoder *dec);
  * Feeds @len bytes. Returns how many were consumed (less than @len only when
  * the message ended inside @buf: the rest belongs to the next message), or -1
  * on invalid framing (bad hex, overflow, missing CRLF after data, oversize
- * line or trailers). dec->done is TRUE once the last chunk and trailers ended.
+ * line or trailers, over 16 KiB of chunk extensions in one body). dec->done is TRUE once the last chunk and trailers ended.
  */
 gssize weft_chunked_decoder_feed (WeftChunkedDecoder *dec, const char *buf, gsize len);
 

@@ -88,6 +88,7 @@ static const struct {
   [WEFT_HTTP_ERR_TOO_MANY_HEADERS] = { 431, "too_many_headers" },
   [WEFT_HTTP_ERR_BAD_STATUS_LINE] = { 502, "bad_response" },
   [WEFT_HTTP_ERR_BAD_CHUNK] = { 400, "bad_chunk" },
+  [WEFT_HTTP_ERR_UNSUPPORTED_METHOD] = { 501, "unsupported_method" },
 };
 
 /* 0 for WEFT_HTTP_ERR_NONE; 500 for values outside the enum */
@@ -253,12 +254,67 @@ weft_http_parse_version (const char *p, gsize n, guint8 *minor,
   return WEFT_HTTP_ERR_NONE;
 }
 
+/* "http://" or "https://" in any case: the length of the prefix, else 0 */
+static gsize
+weft_http_scheme_len (const char *p, gsize n)
+{
+  if (n >= 7 && weft_ascii_caseeq (p, "http://", 7))
+    return 7;
+  if (n >= 8 && weft_ascii_caseeq (p, "https://", 8))
+    return 8;
+  return 0;
+}
+
+/* absolute-form: a non-empty authority without userinfo (RFC 9110 4.2.4),
+ * then an optional path-abempty and query */
+static WeftHttpError
+weft_http_check_absolute_form (WeftHttpHead *head, gsize scheme)
+{
+  const char *auth = head->target + scheme;
+  const char *end = head->target + head->target_len;
+  const char *p = auth;
+
+  while (p < end && *p != '/' && *p != '?')
+    p++;
+  if (p == auth || memchr (auth, '@', (gsize) (p - auth)) != NULL)
+    return WEFT_HTTP_ERR_BAD_TARGET;
+  head->abs_authority = auth;
+  head->abs_authority_len = (guint32) (p - auth);
+  head->abs_path = p;
+  return WEFT_HTTP_ERR_NONE;
+}
+
+/* the forms of RFC 9112 3.2 weft serves; a fragment is never sent (RFC
+ * 9110 4.2.5) and CONNECT's authority-form is for forward proxies */
+static WeftHttpError
+weft_http_check_target (WeftHttpHead *head)
+{
+  const char *t = head->target;
+  gsize n = head->target_len;
+  gsize scheme;
+
+  if (WEFT_HTTP_EQ (head->method, head->method_len, "CONNECT"))
+    return WEFT_HTTP_ERR_UNSUPPORTED_METHOD;
+  if (memchr (t, '#', n) != NULL)
+    return WEFT_HTTP_ERR_BAD_TARGET;
+  if (t[0] == '/')
+    return WEFT_HTTP_ERR_NONE;
+  if (n == 1 && t[0] == '*')
+    return WEFT_HTTP_EQ (head->method, head->method_len, "OPTIONS") ? WEFT_HTTP_ERR_NONE
+                                                                     : WEFT_HTTP_ERR_BAD_TARGET;
+  scheme = weft_http_scheme_len (t, n);
+  if (scheme == 0)
+    return WEFT_HTTP_ERR_BAD_TARGET;
+  return weft_http_check_absolute_form (head, scheme);
+}
+
 /* method SP request-target SP HTTP-version */
 static WeftHttpError
 weft_http_parse_request_line (WeftHttpScan *s, gsize eol)
 {
   const char *buf = s->buf;
   WeftHttpHead *head = s->head;
+  WeftHttpError err;
   gsize i = 0;
   gsize t;
 
@@ -283,9 +339,11 @@ weft_http_parse_request_line (WeftHttpScan *s, gsize eol)
   head->target_len = (guint32) (i - t);
 
   i++;
-  return weft_http_parse_version (buf + i, eol - i, &head->version_minor,
-                                  WEFT_HTTP_ERR_BAD_VERSION,
-                                  WEFT_HTTP_ERR_BAD_REQUEST_LINE);
+  err = weft_http_parse_version (buf + i, eol - i, &head->version_minor,
+                                 WEFT_HTTP_ERR_BAD_VERSION, WEFT_HTTP_ERR_BAD_REQUEST_LINE);
+  if (err != WEFT_HTTP_ERR_NONE)
+    return err;
+  return weft_http_check_target (head);
 }
 
 /* HTTP-version SP 3DIGIT [ SP reason-phrase ]; the SP may be missing too */
@@ -439,10 +497,33 @@ weft_http_check_transfer_encoding (WeftHttpScan *s, const WeftHttpHeader *h)
   return WEFT_HTTP_ERR_NONE;
 }
 
+/* does @name read as @lit once each '_' is taken for '-'? A backend that
+ * maps one to the other (CGI, several frameworks) would frame the body by a
+ * header weft never looked at */
+static gboolean
+weft_http_underscore_eq (const char *name, gsize len, const char *lit, gsize lit_len)
+{
+  if (len != lit_len || memchr (name, '_', len) == NULL)
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    if (g_ascii_tolower (name[i] == '_' ? '-' : name[i]) != lit[i])
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+weft_http_framing_lookalike (const WeftHttpHeader *h)
+{
+  return weft_http_underscore_eq (h->name, h->name_len, "content-length", 14) ||
+         weft_http_underscore_eq (h->name, h->name_len, "transfer-encoding", 17);
+}
+
 /* per-header semantics that can be checked as soon as the line is read */
 static WeftHttpError
 weft_http_check_header (WeftHttpScan *s, WeftHttpHeader *h, guint idx)
 {
+  if (s->is_request && weft_http_framing_lookalike (h))
+    return WEFT_HTTP_ERR_BAD_HEADER;
   switch (weft_http_name_id (h->name, h->name_len))
     {
     case WEFT_HTTP_NAME_HOST:
@@ -655,6 +736,9 @@ weft_http_head_reset (WeftHttpHead *head)
   head->target = NULL;
   head->method_len = 0;
   head->target_len = 0;
+  head->abs_authority = NULL;
+  head->abs_authority_len = 0;
+  head->abs_path = NULL;
   head->status = 0;
   head->reason = NULL;
   head->version_minor = 0;
@@ -761,6 +845,9 @@ weft_http_head_find (const WeftHttpHead *head, const char *name)
 #define WEFT_CHUNK_MAX_DIGITS   15
 #define WEFT_CHUNK_MAX_LINE     4096
 #define WEFT_CHUNK_MAX_TRAILERS 16384
+/* over a whole body, as Node.js bounds them (CVE-2024-22019): extensions
+ * are forwarded as they are, and each one costs every hop a parse */
+#define WEFT_CHUNK_MAX_EXTENSIONS 16384
 
 enum {
   WEFT_CHUNK_SIZE_START,     /* first hex digit of a chunk-size */
@@ -790,6 +877,7 @@ weft_chunked_decoder_init (WeftChunkedDecoder *dec)
   dec->line_len = 0;
   dec->digits = 0;
   dec->trailer_bytes = 0;
+  dec->ext_bytes = 0;
   dec->done = FALSE;
 }
 
@@ -803,6 +891,13 @@ weft_chunk_hex (guchar c)
   if (c >= 'A' && c <= 'F')
     return c - 'A' + 10;
   return -1;
+}
+
+/* one more byte of chunk extensions in the body */
+static guint
+weft_chunk_ext_byte (WeftChunkedDecoder *dec)
+{
+  return ++dec->ext_bytes > WEFT_CHUNK_MAX_EXTENSIONS ? WEFT_CHUNK_ERROR : WEFT_CHUNK_EXT;
 }
 
 /* chunk-size line: 1*HEXDIG [ BWS ";" ext ] CRLF */
@@ -830,18 +925,18 @@ weft_chunk_size_byte (WeftChunkedDecoder *dec, guchar c)
       if (c == '\r')
         return WEFT_CHUNK_SIZE_LF;
       if (c == ';')
-        return WEFT_CHUNK_EXT;
+        return weft_chunk_ext_byte (dec);
       return WEFT_HTTP_IS_OWS (c) ? WEFT_CHUNK_SIZE_BWS : WEFT_CHUNK_ERROR;
     case WEFT_CHUNK_SIZE_BWS:
       if (c == ';')
-        return WEFT_CHUNK_EXT;
+        return weft_chunk_ext_byte (dec);
       return WEFT_HTTP_IS_OWS (c) ? WEFT_CHUNK_SIZE_BWS : WEFT_CHUNK_ERROR;
     case WEFT_CHUNK_EXT:
     default:
       /* extensions are tolerated, not interpreted: field bytes up to CR */
       if (c == '\r')
         return WEFT_CHUNK_SIZE_LF;
-      return WEFT_HTTP_IS (c, WEFT_HTTP_C_FIELD) ? WEFT_CHUNK_EXT : WEFT_CHUNK_ERROR;
+      return WEFT_HTTP_IS (c, WEFT_HTTP_C_FIELD) ? weft_chunk_ext_byte (dec) : WEFT_CHUNK_ERROR;
     }
 }
 

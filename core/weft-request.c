@@ -215,6 +215,34 @@ weft_method_idempotent (const char *m)
   return g_strv_contains (methods, m);
 }
 
+/* RFC 9112 3.2.2: an absolute-form target's authority replaces Host, and
+ * the request goes on to the origin server in origin-form (3.2.1), so the
+ * upstream, the route and the policy plugins all see one authority and one
+ * path. An empty path is "/", or "*" for OPTIONS (3.2.4) */
+static void
+weft_request_use_absolute_form (WeftRequest *req, const WeftHttpHead *head)
+{
+  char *auth = weft_arena_alloc (&req->arena, req->bufs, head->abs_authority_len + 1);
+
+  memcpy (auth, head->abs_authority, head->abs_authority_len);
+  auth[head->abs_authority_len] = '\0';
+  req->authority = auth;
+  if (*head->abs_path == '/')
+    req->path = head->abs_path;
+  else if (*head->abs_path == '\0')
+    req->path = strcmp (req->method, "OPTIONS") == 0 ? "*" : "/";
+  else
+    {
+      /* "http://h?q" is "/?q" */
+      gsize n = strlen (head->abs_path);
+      char *path = weft_arena_alloc (&req->arena, req->bufs, n + 2);
+
+      path[0] = '/';
+      memcpy (path + 1, head->abs_path, n + 1);
+      req->path = path;
+    }
+}
+
 void
 weft_request_begin (WeftRequest *req, WeftConn *conn, WeftBufPool *bufs, WeftBuf *head_buf,
                     const WeftHttpHead *head)
@@ -253,6 +281,8 @@ weft_request_begin (WeftRequest *req, WeftConn *conn, WeftBufPool *bufs, WeftBuf
     req->authority = head->headers[head->host_idx].value;
   else
     req->authority = "";
+  if (head->abs_authority != NULL)
+    weft_request_use_absolute_form (req, head);
   if (req->upgrade && req->upgrade_value == NULL)
     req->upgrade = FALSE;
 }

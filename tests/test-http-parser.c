@@ -99,6 +99,7 @@ test_error_mapping (void)
     { WEFT_HTTP_ERR_TOO_MANY_HEADERS, 431, "too_many_headers" },
     { WEFT_HTTP_ERR_BAD_STATUS_LINE, 502, "bad_response" },
     { WEFT_HTTP_ERR_BAD_CHUNK, 400, "bad_chunk" },
+    { WEFT_HTTP_ERR_UNSUPPORTED_METHOD, 501, "unsupported_method" },
   };
   gsize i;
 
@@ -410,6 +411,18 @@ test_request_errors (void)
     { "GET\t/ HTTP/1.1\r\nHost: h\r\n\r\n", WEFT_HTTP_ERR_BAD_METHOD },
     { "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n", WEFT_HTTP_ERR_BAD_TARGET },
     { "GET /a\tb HTTP/1.1\r\nHost: h\r\n\r\n", WEFT_HTTP_ERR_BAD_TARGET },
+    /* request-target forms (RFC 9112 3.2) */
+    { "GET a/b HTTP/1.1\r\nHost: h\r\n\r\n", WEFT_HTTP_ERR_BAD_TARGET },
+    { "GET * HTTP/1.1\r\nHost: h\r\n\r\n", WEFT_HTTP_ERR_BAD_TARGET },
+    { "GET /a#frag HTTP/1.1\r\nHost: h\r\n\r\n", WEFT_HTTP_ERR_BAD_TARGET },
+    { "GET ftp://h/a HTTP/1.1\r\nHost: h\r\n\r\n", WEFT_HTTP_ERR_BAD_TARGET },
+    { "GET http:///a HTTP/1.1\r\nHost: h\r\n\r\n", WEFT_HTTP_ERR_BAD_TARGET },
+    { "GET http://u:p@h/a HTTP/1.1\r\nHost: h\r\n\r\n", WEFT_HTTP_ERR_BAD_TARGET },
+    { "GET http:/h/a HTTP/1.1\r\nHost: h\r\n\r\n", WEFT_HTTP_ERR_BAD_TARGET },
+    { "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", WEFT_HTTP_ERR_UNSUPPORTED_METHOD },
+    /* framing headers spelt with '_' */
+    { "POST / HTTP/1.1\r\nHost: h\r\nTransfer_Encoding: chunked\r\n\r\n", WEFT_HTTP_ERR_BAD_HEADER },
+    { "POST / HTTP/1.1\r\nHost: h\r\ncontent_LENGTH: 5\r\n\r\n", WEFT_HTTP_ERR_BAD_HEADER },
   };
   gsize i;
 
@@ -431,6 +444,45 @@ test_request_errors (void)
       g_assert_cmpmem (buf, len, cases[i].req, len);
       g_free (buf);
     }
+}
+
+static void
+test_target_forms (void)
+{
+  WeftHttpHead head;
+  WeftHttpError err;
+
+  g_assert_cmpint (weft_test_req ("GET /a?b HTTP/1.1\r\nHost: h\r\n\r\n", &head, &err, NULL),
+                   ==, WEFT_HTTP_PARSE_OK);
+  g_assert_null (head.abs_authority);
+  g_assert_null (head.abs_path);
+
+  g_assert_cmpint (weft_test_req ("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", &head, &err, NULL),
+                   ==, WEFT_HTTP_PARSE_OK);
+  g_assert_cmpstr (head.target, ==, "*");
+  g_assert_null (head.abs_authority);
+
+  g_assert_cmpint (weft_test_req ("GET HTTP://Ex.com:81/p/q?x=1 HTTP/1.1\r\nHost: other\r\n\r\n",
+                                  &head, &err, NULL), ==, WEFT_HTTP_PARSE_OK);
+  g_assert_cmpmem (head.abs_authority, head.abs_authority_len, "Ex.com:81", 9);
+  g_assert_cmpstr (head.abs_path, ==, "/p/q?x=1");
+  g_assert_cmpstr (head.target, ==, "HTTP://Ex.com:81/p/q?x=1");
+
+  g_assert_cmpint (weft_test_req ("GET https://[::1]?x HTTP/1.1\r\nHost: h\r\n\r\n",
+                                  &head, &err, NULL), ==, WEFT_HTTP_PARSE_OK);
+  g_assert_cmpmem (head.abs_authority, head.abs_authority_len, "[::1]", 5);
+  g_assert_cmpstr (head.abs_path, ==, "?x");
+
+  g_assert_cmpint (weft_test_req ("GET http://h HTTP/1.1\r\nHost: h\r\n\r\n", &head, &err, NULL),
+                   ==, WEFT_HTTP_PARSE_OK);
+  g_assert_cmpstr (head.abs_path, ==, "");
+
+  /* an underscore elsewhere is only a name */
+  g_assert_cmpint (weft_test_req ("GET / HTTP/1.1\r\nHost: h\r\nX_Content_Length: 5\r\n\r\n",
+                                  &head, &err, NULL), ==, WEFT_HTTP_PARSE_OK);
+  /* a response is not framed by those names, and is not refused for them */
+  g_assert_cmpint (weft_test_resp ("HTTP/1.1 200 OK\r\nContent_Length: 5\r\n\r\n", FALSE, &head,
+                                   &err, NULL), ==, WEFT_HTTP_PARSE_OK);
 }
 
 static void
@@ -1034,6 +1086,26 @@ test_chunked_limits (void)
   /* empty feed */
   weft_chunked_decoder_init (&dec);
   g_assert_cmpint (weft_chunked_decoder_feed (&dec, NULL, 0), ==, 0);
+
+  /* chunk extensions: 16384 bytes over a body are fine, one more is not,
+   * however the chunks split them */
+  s = g_string_new ("");
+  for (guint n = 0; n < 16384 / 64; n++)
+    {
+      g_string_append (s, "1;");
+      for (guint i = 0; i < 63; i++)
+        g_string_append_c (s, 'e');
+      g_string_append (s, "\r\nz\r\n");
+    }
+  weft_chunked_decoder_init (&dec);
+  g_assert_cmpint (weft_chunked_decoder_feed (&dec, s->str, s->len), ==, (gssize) s->len);
+  g_assert_cmpuint (dec.ext_bytes, ==, 16384);
+  g_assert_cmpint (weft_chunked_decoder_feed (&dec, "1;\r\nz\r\n", 8), ==, -1);
+  weft_chunked_decoder_init (&dec);
+  g_assert_cmpint (weft_chunked_decoder_feed (&dec, s->str, s->len), ==, (gssize) s->len);
+  g_assert_cmpint (weft_chunked_decoder_feed (&dec, "0\r\n\r\n", 5), ==, 5);
+  g_assert_true (dec.done);
+  g_string_free (s, TRUE);
 }
 
 int
@@ -1055,6 +1127,7 @@ main (int argc, char **argv)
   g_test_add_func ("/http-parser/request/expect-continue", test_expect_continue);
   g_test_add_func ("/http-parser/request/http10-no-host", test_http10_no_host);
   g_test_add_func ("/http-parser/request/errors", test_request_errors);
+  g_test_add_func ("/http-parser/request/target-forms", test_target_forms);
   g_test_add_func ("/http-parser/request/line-too-long", test_request_line_too_long);
   g_test_add_func ("/http-parser/request/head-too-large", test_head_too_large);
   g_test_add_func ("/http-parser/request/too-many-headers", test_too_many_headers);

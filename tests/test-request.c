@@ -173,6 +173,70 @@ test_serialise (Fixture *f, gconstpointer data)
   weft_buf_pool_put (f->pool, out);
 }
 
+/* parses @text into @f's request, replacing the fixture's */
+static void
+begin_with (Fixture *f, const char *text)
+{
+  WeftHttpError err = WEFT_HTTP_ERR_NONE;
+  WeftBuf *in = weft_buf_pool_get (f->pool, 4096);
+
+  weft_request_end (&f->req);
+  weft_buf_append (in, text, strlen (text));
+  g_assert_cmpint (weft_http_parse_request (in->data, in->end, NULL, &f->head, &err), ==,
+                   WEFT_HTTP_PARSE_OK);
+  memset (&f->req, 0, sizeof f->req);
+  weft_request_begin (&f->req, NULL, f->pool, in, &f->head);
+}
+
+/* the upstream request line and Host of @f's request */
+static char *
+upstream_head (Fixture *f)
+{
+  WeftBuf *out = weft_buf_pool_get (f->pool, 4096);
+  char *s;
+
+  g_assert_true (weft_request_write_upstream_head (&f->req, out, NULL, FALSE));
+  s = g_strndup (weft_buf_head (out), weft_buf_len (out));
+  weft_buf_pool_put (f->pool, out);
+  /* the request line and the host line */
+  *strstr (strstr (s, "\r\n") + 2, "\r\n") = '\0';
+  return s;
+}
+
+/* RFC 9112 3.2.2: the absolute-form's authority replaces Host, and the
+ * request goes on in origin-form; plugins see the same */
+static void
+test_absolute_form (Fixture *f, gconstpointer data)
+{
+  static const struct {
+    const char *req;
+    const char *path;
+    const char *authority;
+  } cases[] = {
+    { "GET http://other:81/p?q HTTP/1.1\r\nHost: svc\r\n\r\n", "/p?q", "other:81" },
+    { "GET HTTPS://Other HTTP/1.1\r\nHost: svc\r\n\r\n", "/", "Other" },
+    { "GET http://other?q=1 HTTP/1.1\r\nHost: svc\r\n\r\n", "/?q=1", "other" },
+    { "OPTIONS http://other HTTP/1.1\r\nHost: svc\r\n\r\n", "*", "other" },
+    { "OPTIONS * HTTP/1.1\r\nHost: svc\r\n\r\n", "*", "svc" },
+    { "GET /o HTTP/1.1\r\nHost: svc\r\n\r\n", "/o", "svc" },
+  };
+
+  (void) data;
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *line = NULL;
+      g_autofree char *want = NULL;
+
+      begin_with (f, cases[i].req);
+      g_assert_cmpstr (weft_request_get_path (&f->req), ==, cases[i].path);
+      g_assert_cmpstr (weft_request_get_authority (&f->req), ==, cases[i].authority);
+      want = g_strdup_printf ("%s %s HTTP/1.1\r\nhost: %s", f->req.method, cases[i].path,
+                              cases[i].authority);
+      line = upstream_head (f);
+      g_assert_cmpstr (line, ==, want);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -184,6 +248,8 @@ main (int argc, char **argv)
   g_test_add ("/request/observation", Fixture, NULL, fixture_set_up, test_observation,
               fixture_tear_down);
   g_test_add ("/request/serialise", Fixture, NULL, fixture_set_up, test_serialise,
+              fixture_tear_down);
+  g_test_add ("/request/absolute-form", Fixture, NULL, fixture_set_up, test_absolute_form,
               fixture_tear_down);
   return g_test_run ();
 }
