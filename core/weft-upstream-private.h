@@ -109,6 +109,7 @@ struct _WeftUpstream {
 typedef enum {
   WEFT_PICK_OK,
   WEFT_PICK_NONE,          /* the set is empty */
+  WEFT_PICK_UNRESOLVED,    /* empty because no DNS name resolved yet */
 } WeftPickResult;
 
 /* how one attempt on an endpoint ended, for outlier detection and latency */

@@ -860,8 +860,10 @@ weft_upstream_pick (WeftUpstream *up, guint w, gint64 now_ms, const WeftPickHint
   guint idx;
 
   *all_down = FALSE;
+  /* a set of names only is empty until a lookup answers (a failed
+   * refresh keeps what an earlier one found) */
   if (set == NULL || set->n == 0)
-    return WEFT_PICK_NONE;
+    return up->needs_dns ? WEFT_PICK_UNRESOLVED : WEFT_PICK_NONE;
   p.up = up;
   p.set = set;
   p.health = weft_endpoint_set_health (set, w);

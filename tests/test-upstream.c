@@ -146,6 +146,35 @@ test_empty_set (void)
   free_config (uc);
 }
 
+/* names only, none resolved yet: the pick says so, and picks once DNS
+ * has answered */
+static void
+test_unresolved_set (void)
+{
+  WeftUpstreamConfig *uc = make_config (0);
+  WeftEndpointConfig *named = g_new0 (WeftEndpointConfig, 1);
+  GPtrArray *found = g_ptr_array_new ();
+  WeftUpstream *up;
+  WeftEndpointSet *set;
+  guint idx;
+  gboolean down;
+
+  named->host = g_strdup ("svc.example");
+  named->port = 80;
+  g_ptr_array_add (uc->endpoints, named);
+  up = weft_upstream_new (uc, 1, NULL);
+  g_assert_true (up->needs_dns);
+  g_assert_cmpint (weft_upstream_pick (up, 0, 0, NULL, &set, &idx, &down), ==,
+                   WEFT_PICK_UNRESOLVED);
+  g_ptr_array_add (found, "127.0.0.1");
+  weft_upstream_replace_set (up, weft_endpoint_set_new (found, 80, 1));
+  g_assert_cmpint (weft_upstream_pick (up, 0, 0, NULL, &set, &idx, &down), ==, WEFT_PICK_OK);
+  g_assert_cmpstr (set->endpoints[idx].key, ==, "127.0.0.1:80");
+  weft_upstream_free (up);
+  g_ptr_array_unref (found);
+  free_config (uc);
+}
+
 static void
 test_dns_names_kept_across_reload (void)
 {
@@ -1217,6 +1246,7 @@ main (int argc, char **argv)
   g_test_add_func ("/upstream/maglev/order-independent", test_maglev_order_independent);
   g_test_add_func ("/upstream/hash/walks-on", test_hash_walks_on);
   g_test_add_func ("/upstream/avoid", test_avoid);
+  g_test_add_func ("/upstream/unresolved", test_unresolved_set);
   g_test_add_func ("/upstream/request-hash", test_request_hash);
   g_test_add_func ("/upstream/outlier/consecutive-5xx", test_outlier_consecutive_5xx);
   g_test_add_func ("/upstream/outlier/success-resets", test_outlier_success_resets);
