@@ -659,13 +659,51 @@ weft_node_lookup (const WeftNode *node, const char *key)
   return NULL;
 }
 
+/* control characters of @message written as \n, \t, \xNN: a message quotes
+ * YAML keys and values, which may hold newlines, and a config error must
+ * stay one line ("file:line:col: message") that no input can forge */
+static gboolean
+weft_node_has_controls (const char *s)
+{
+  for (; *s != '\0'; s++)
+    if ((guchar) *s < 0x20 || *s == 0x7f)
+      return TRUE;
+  return FALSE;
+}
+
+static char *
+weft_node_escape_controls (char *message)
+{
+  GString *out;
+
+  if (!weft_node_has_controls (message))
+    return message;
+  out = g_string_sized_new (strlen (message) + 8);
+  for (const char *p = message; *p != '\0'; p++)
+    {
+      guchar c = (guchar) *p;
+      if (c == '\n')
+        g_string_append (out, "\\n");
+      else if (c == '\r')
+        g_string_append (out, "\\r");
+      else if (c == '\t')
+        g_string_append (out, "\\t");
+      else if (c < 0x20 || c == 0x7f)
+        g_string_append_printf (out, "\\x%02x", c);
+      else
+        g_string_append_c (out, (char) c);
+    }
+  g_free (message);
+  return g_string_free (out, FALSE);
+}
+
 void
 weft_node_set_error (const WeftNode *node, GError **error, const char *format, ...)
 {
   va_list args;
 
   va_start (args, format);
-  g_autofree char *message = g_strdup_vprintf (format, args);
+  g_autofree char *message = weft_node_escape_controls (g_strdup_vprintf (format, args));
   va_end (args);
 
   if (node == NULL)
