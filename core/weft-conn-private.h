@@ -30,6 +30,7 @@ typedef struct {
   WeftChunkedDecoder dec;
   gsize              ready;       /* validated bytes at the front of the buffer, not yet sent */
   gboolean           done;        /* every byte of the body was taken */
+  gboolean           strip;       /* CHUNKED: keep only the data (for an HTTP/1.0 client) */
 } WeftFramer;
 
 typedef enum {
@@ -86,6 +87,13 @@ struct _WeftConn {
 
   WeftDeadline        deadline_kind;
   gint64              deadline_ms;
+  /* the request body's clock (slow POST): it runs while weft waits on the
+   * client for body bytes, from body_clock_ms when bytes_in was
+   * body_clock_bytes; each limits.min_request_body_rate bytes since add a
+   * second to timeouts.request_body */
+  gint64              body_clock_ms;
+  guint64             body_clock_bytes;
+  gboolean            expect_pending; /* Expect: 100-continue, no 1xx or answer passed on yet */
   gboolean            head_started; /* bytes of a request head arrived */
   guint               n_requests;
   guint32             orig_port;    /* SO_ORIGINAL_DST port; 0 = not asked, G_MAXUINT32 = none */

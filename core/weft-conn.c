@@ -55,6 +55,21 @@ weft_framer_init (WeftFramer *f, WeftHttpBodyKind kind, guint64 length)
   f->done = kind == WEFT_HTTP_BODY_NONE || (kind == WEFT_HTTP_BODY_LENGTH && length == 0);
 }
 
+/* decodes @fresh bytes after the ready ones, keeping only their data:
+ * *@data bytes of it, and what followed the body closes the gap */
+static gssize
+weft_framer_strip (WeftFramer *f, WeftBuf *buf, gsize fresh, gsize *data)
+{
+  char *p = weft_buf_head (buf) + f->ready;
+  gssize used = weft_chunked_decoder_strip (&f->dec, p, fresh, data);
+
+  if (used < 0)
+    return -1;
+  memmove (p + *data, p + used, fresh - (gsize) used);
+  buf->end -= (gsize) used - *data;
+  return used;
+}
+
 /* validates the bytes of @buf not yet taken; FALSE on bad framing */
 static gboolean
 weft_framer_take (WeftFramer *f, WeftBuf *buf)
@@ -74,10 +89,12 @@ weft_framer_take (WeftFramer *f, WeftBuf *buf)
       break;
     case WEFT_HTTP_BODY_CHUNKED:
       {
-        gssize used = weft_chunked_decoder_feed (&f->dec, weft_buf_head (buf) + f->ready, fresh);
+        gssize used = f->strip ? weft_framer_strip (f, buf, fresh, &fresh) :
+                      weft_chunked_decoder_feed (&f->dec, weft_buf_head (buf) + f->ready, fresh);
         if (used < 0)
           return FALSE;
-        fresh = (gsize) used;
+        if (!f->strip)
+          fresh = (gsize) used;
         f->done = f->dec.done;
         break;
       }
@@ -1034,6 +1051,9 @@ weft_conn_begin (WeftConn *c, WeftListener *l, WeftBuf *head_buf, WeftHttpHead *
   c->local_sent = 0;
   weft_framer_init (&c->req_body, head->body_kind, head->content_length);
   weft_framer_init (&c->resp_body, WEFT_HTTP_BODY_NONE, 0);
+  c->body_clock_ms = c->worker->now_ms;
+  c->body_clock_bytes = c->bytes_in;
+  c->expect_pending = head->expect_continue && !c->req_body.done;
   return TRUE;
 }
 
@@ -1498,7 +1518,8 @@ weft_conn_start_tunnel (WeftConn *c)
   weft_framer_init (&c->resp_body, WEFT_HTTP_BODY_CLOSE, 0);
 }
 
-/* a 1xx other than 101: pass "100 Continue" on and wait for the real head */
+/* a 1xx other than 101: pass "100 Continue" on and wait for the real head;
+ * an HTTP/1.0 client gets none (RFC 9110 15.2) */
 static void
 weft_conn_interim (WeftConn *c, WeftHttpHead *head)
 {
@@ -1506,8 +1527,12 @@ weft_conn_interim (WeftConn *c, WeftHttpHead *head)
   int n = g_snprintf (line, sizeof line, "HTTP/1.1 %u %s\r\n\r\n", head->status,
                       weft_http_status_phrase (head->status));
 
-  weft_conn_ensure_out (c);
-  weft_buf_append (c->out, line, (gsize) n);
+  c->expect_pending = FALSE;
+  if (c->req.version_minor > 0)
+    {
+      weft_conn_ensure_out (c);
+      weft_buf_append (c->out, line, (gsize) n);
+    }
   weft_buf_consume (c->up->in, head->head_len);
 }
 
@@ -1564,6 +1589,13 @@ weft_conn_response_head (WeftConn *c)
       weft_conn_interim (c, head);
       return TRUE;
     }
+  /* a switch nobody asked for: its bytes are not HTTP any more, and the
+   * connection must never go back to the pool */
+  if (head->status == 101 && !c->req.upgrade)
+    {
+      weft_conn_fail_upstream (c, 502, WEFT_UPSTREAM_ERR_BAD_RESPONSE);
+      return TRUE;
+    }
   weft_conn_end_attempt (c, WEFT_OUTCOME_RESPONSE, head->status);
   if (head->status >= 400 && c->req.retry != NULL &&
       weft_conn_retry_policy (c, WEFT_OUTCOME_RESPONSE, head->status))
@@ -1584,7 +1616,20 @@ weft_conn_response_head (WeftConn *c)
     weft_conn_start_tunnel (c);
   else
     weft_framer_init (&c->resp_body, head->body_kind, head->content_length);
+  c->expect_pending = FALSE;
+  /* an HTTP/1.0 client cannot read chunked (RFC 9112 6.1): it gets the
+   * data alone, delimited by the close */
+  if (c->resp_body.kind == WEFT_HTTP_BODY_CHUNKED && c->req.version_minor == 0)
+    {
+      c->resp_body.strip = TRUE;
+      c->req.resp_body_kind = WEFT_HTTP_BODY_CLOSE;
+      c->keep_alive = FALSE;
+    }
   if (c->resp_body.kind == WEFT_HTTP_BODY_CLOSE && !c->tunnel)
+    c->keep_alive = FALSE;
+  /* an answer before the whole request body: the rest of the body can
+   * never be read as a request, so the connection ends with this answer */
+  if (!c->req_body.done && !c->tunnel)
     c->keep_alive = FALSE;
   guint idx = 0;
   WeftHookResult r = weft_conn_run_phase (c, WEFT_PHASE_RESPONSE, &idx);

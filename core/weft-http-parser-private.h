@@ -164,5 +164,12 @@ void   weft_chunked_decoder_init (WeftChunkedDecoder *dec);
  * line or trailers, over 16 KiB of chunk extensions in one body). dec->done is TRUE once the last chunk and trailers ended.
  */
 gssize weft_chunked_decoder_feed (WeftChunkedDecoder *dec, const char *buf, gsize len);
+/*
+ * Like weft_chunked_decoder_feed(), and moves the data bytes of what it
+ * consumed to the front of @buf, dropping the framing (sizes, extensions,
+ * CRLFs, trailers); *@data_len is how many there are.
+ */
+gssize weft_chunked_decoder_strip (WeftChunkedDecoder *dec, char *buf, gsize len,
+                                   gsize *data_len);
 
 G_END_DECLS

@@ -979,14 +979,13 @@ weft_chunk_size_lf (WeftChunkedDecoder *dec, guchar c)
   return dec->remaining > 0 ? WEFT_CHUNK_DATA : WEFT_CHUNK_TRAILER_START;
 }
 
-gssize
-weft_chunked_decoder_feed (WeftChunkedDecoder *dec, const char *buf, gsize len)
+/* feeds @buf; with @dst, data bytes are copied to *@dst_len on in it */
+static gssize
+weft_chunked_decoder_run (WeftChunkedDecoder *dec, const char *buf, gsize len, char *dst,
+                          gsize *dst_len)
 {
   const guchar *p = (const guchar *) buf;
   gsize i = 0;
-
-  g_return_val_if_fail (dec != NULL, -1);
-  g_return_val_if_fail (buf != NULL || len == 0, -1);
 
   while (i < len && dec->state != WEFT_CHUNK_DONE && dec->state != WEFT_CHUNK_ERROR)
     {
@@ -997,6 +996,11 @@ weft_chunked_decoder_feed (WeftChunkedDecoder *dec, const char *buf, gsize len)
           /* data is not looked at: skip it in one step */
           gsize n = (gsize) MIN (dec->remaining, (guint64) (len - i));
 
+          if (dst != NULL)
+            {
+              memmove (dst + *dst_len, buf + i, n);
+              *dst_len += n;
+            }
           i += n;
           dec->remaining -= n;
           if (dec->remaining == 0)
@@ -1023,4 +1027,24 @@ weft_chunked_decoder_feed (WeftChunkedDecoder *dec, const char *buf, gsize len)
   if (dec->state == WEFT_CHUNK_DONE)
     dec->done = TRUE;
   return (gssize) i;
+}
+
+gssize
+weft_chunked_decoder_feed (WeftChunkedDecoder *dec, const char *buf, gsize len)
+{
+  g_return_val_if_fail (dec != NULL, -1);
+  g_return_val_if_fail (buf != NULL || len == 0, -1);
+
+  return weft_chunked_decoder_run (dec, buf, len, NULL, NULL);
+}
+
+gssize
+weft_chunked_decoder_strip (WeftChunkedDecoder *dec, char *buf, gsize len, gsize *data_len)
+{
+  g_return_val_if_fail (dec != NULL && data_len != NULL, -1);
+  g_return_val_if_fail (buf != NULL || len == 0, -1);
+
+  *data_len = 0;
+  /* data only moves towards the front: in place is safe */
+  return weft_chunked_decoder_run (dec, buf, len, buf, data_len);
 }

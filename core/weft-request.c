@@ -466,6 +466,8 @@ weft_request_write_response_head (WeftRequest *req, WeftBuf *out, gboolean close
     weft_ws (&w, "transfer-encoding: chunked\r\n");
   if (close && req->status != 101)
     weft_ws (&w, "connection: close\r\n");
+  else if (req->version_minor == 0 && req->status != 101)
+    weft_ws (&w, "connection: keep-alive\r\n");   /* HTTP/1.0 closes without it */
   weft_w (&w, "\r\n", 2);
   return w.ok;
 }
@@ -488,6 +490,8 @@ weft_request_write_local_head (WeftRequest *req, WeftBuf *out, gboolean close)
     }
   if (close)
     weft_ws (&w, "connection: close\r\n");
+  else if (req->version_minor == 0)
+    weft_ws (&w, "connection: keep-alive\r\n");   /* HTTP/1.0 closes without it */
   weft_w (&w, "\r\n", 2);
   return w.ok;
 }

@@ -1108,6 +1108,39 @@ test_chunked_limits (void)
   g_string_free (s, TRUE);
 }
 
+/* the data alone, in place, whatever the pieces; what follows the body
+ * is left for the caller */
+static void
+test_chunked_strip (void)
+{
+  static const char body[] = "5;a=b\r\nhello\r\n1\r\n,\r\n6\r\n world\r\n0\r\nT: x\r\n\r\nNEXT";
+  gsize total = sizeof body - 1 - 4;
+
+  for (gsize piece = 1; piece <= sizeof body; piece++)
+    {
+      WeftChunkedDecoder dec;
+      GString *data = g_string_new ("");
+      gsize off = 0;
+
+      weft_chunked_decoder_init (&dec);
+      while (!dec.done)
+        {
+          gsize n = MIN (piece, sizeof body - 1 - off);
+          char *copy = g_memdup2 (body + off, n);
+          gsize got = 0;
+          gssize used = weft_chunked_decoder_strip (&dec, copy, n, &got);
+
+          g_assert_cmpint (used, >, 0);
+          g_string_append_len (data, copy, (gssize) got);
+          off += (gsize) used;
+          g_free (copy);
+        }
+      g_assert_cmpuint (off, ==, total);
+      g_assert_cmpstr (data->str, ==, "hello, world");
+      g_string_free (data, TRUE);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1145,6 +1178,7 @@ main (int argc, char **argv)
   g_test_add_func ("/http-parser/chunked/pipelined", test_chunked_pipelined);
   g_test_add_func ("/http-parser/chunked/errors", test_chunked_errors);
   g_test_add_func ("/http-parser/chunked/limits", test_chunked_limits);
+  g_test_add_func ("/http-parser/chunked/strip", test_chunked_strip);
 
   ret = g_test_run ();
   g_clear_pointer (&weft_test_last_buf, g_free);
