@@ -11,7 +11,8 @@ PACKAGES=(
   meson ninja-build pkg-config gcc gettext
   libglib2.0-dev libsoup-3.0-dev libgnutls28-dev libjson-glib-dev
   libyaml-dev libnghttp2-dev libpcre2-dev
-  # sanitizer and fuzzing builds
+  # sanitizer and fuzzing builds: build-fuzz is CC=clang -Dfuzzing=true, and
+  # libclang-rt-14-dev has libclang_rt.fuzzer-x86_64.a (and the sanitizers)
   clang libclang-rt-14-dev
   # tests and demo
   python3 curl inotify-tools locales procps iproute2 iptables

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Build weft and run every test, twice: a normal build (build/) and one with
-# AddressSanitizer and UndefinedBehaviorSanitizer (build-asan/).
+# AddressSanitizer and UndefinedBehaviorSanitizer (build-asan/). A third
+# build (build-fuzz/, CC=clang -Dfuzzing=true) runs each libFuzzer target
+# of fuzz/ for about 10 s over its seeds and regressions (docs/fuzzing.md).
 #
 # Runs scripts/setup-debian.sh first, so it works on a fresh Debian 12.
-# The last line it prints is "N passed, N failed", summed over both builds
-# from build*/meson-logs/testlog.json (OK and EXPECTEDFAIL count as passed;
+# The last line it prints is "N passed, N failed", summed over the three
+# builds from build*/meson-logs/testlog.json (OK and EXPECTEDFAIL count as passed;
 # FAIL, TIMEOUT, ERROR, UNEXPECTEDPASS and INTERRUPT as failed; SKIP as
 # neither). A build or setup that fails before any test runs counts as one
 # failure. Exits non-zero if anything failed.
@@ -48,13 +50,36 @@ run_build() {   # run_build BUILDDIR [OPTIONS...]
   meson test -C "$dir" --print-errorlogs
 }
 
+# run_fuzz BUILDDIR: only the fuzz targets (ninja fuzz) and only the fuzz
+# suite: the rest of weft is built and tested by the two builds above
+run_fuzz() {
+  local dir=$1
+  echo
+  echo "=== $dir: CC=clang meson setup -Dfuzzing=true -Dtests=false"
+  rm -f "$dir/meson-logs/testlog.json"
+  if ! CC=clang setup "$dir" -Dfuzzing=true -Dtests=false; then
+    echo "=== $dir: meson setup failed"
+    return 1
+  fi
+  echo "=== $dir: build the fuzz targets"
+  if ! ninja -C "$dir" fuzz; then
+    echo "=== $dir: build failed"
+    return 1
+  fi
+  echo "=== $dir: meson test --suite fuzz"
+  meson test -C "$dir" --no-rebuild --suite fuzz --print-errorlogs
+}
+
 start=$SECONDS
 run_build build
 run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false
+fuzz_start=$SECONDS
+run_fuzz build-fuzz
+echo "=== build-fuzz: $((SECONDS - fuzz_start)) s"
 
 echo
 echo "=== summary ($((SECONDS - start)) s)"
-python3 - build build-asan <<'EOF'
+python3 - build build-asan build-fuzz <<'EOF'
 import json, os, sys
 
 PASSED = {"OK", "EXPECTEDFAIL"}
