@@ -18,6 +18,7 @@ weft_pool_entry_free (gpointer data)
 {
   WeftPoolEntry *entry = data;
 
+  g_clear_pointer (&entry->tls_resume, g_bytes_unref);
   g_free (entry->key);
   g_free (entry);
 }
