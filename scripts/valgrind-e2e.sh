@@ -22,7 +22,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
 BUILD=${BUILD:-build-valgrind}
-SUPP=/usr/share/glib-2.0/valgrind/glib.supp
+SUPP="--suppressions=/usr/share/glib-2.0/valgrind/glib.supp --suppressions=$ROOT/tests/valgrind.supp"
 
 "$ROOT/scripts/setup-debian.sh" || exit 1
 command -v valgrind >/dev/null || apt-get install -y valgrind || exit 1
@@ -42,7 +42,7 @@ trap 'exit 130' INT TERM
 cat > "$EXE" <<WRAP
 #!/bin/sh
 exec valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite \\
-  --errors-for-leak-kinds=definite --suppressions=$SUPP --num-callers=30 \\
+  --errors-for-leak-kinds=definite $SUPP --num-callers=30 \\
   --log-file=$LOGS/%p.log "$EXE.real" "\$@"
 WRAP
 chmod +x "$EXE"
@@ -59,7 +59,7 @@ e2e_status=$?
 if [ $# -eq 0 ]; then
   echo "=== unit tests under memcheck"
   meson test -C "$BUILD" --no-rebuild --timeout-multiplier 10 --suite unit \
-    --wrapper "valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --suppressions=$SUPP --log-file=$LOGS/unit-%p.log"
+    --wrapper "valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite $SUPP --log-file=$LOGS/unit-%p.log"
 fi
 restore
 
