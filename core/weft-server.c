@@ -20,9 +20,10 @@
 
 /* the sockets of one listener, one per worker */
 typedef struct {
-  guint  id;
-  char  *name;
-  char  *address;
+  guint               id;
+  char               *name;
+  char               *address;
+  WeftListenerShared *shared;   /* the connection count the workers share */
 } WeftListenerSocket;
 
 struct _WeftServer {
@@ -59,6 +60,7 @@ weft_listener_socket_free (WeftListenerSocket *sock)
 {
   g_free (sock->name);
   g_free (sock->address);
+  weft_listener_shared_unref (sock->shared);
   g_free (sock);
 }
 
@@ -94,6 +96,12 @@ weft_server_register_metrics (WeftServer *s)
   s->metrics.tls_failures = weft_metrics_register (WEFT_METRIC_COUNTER,
       "weft_tls_handshake_failures_total", "mTLS connections refused, by reason.",
       (const char *const[]) { "listener", "role", "reason", NULL }, NULL, 0);
+  s->metrics.listener_overflow = weft_metrics_register (WEFT_METRIC_COUNTER,
+      "weft_listener_overflow_total", "Client connections accepted and closed at once: the "
+      "listener had max_connections open.", listener_labels, NULL, 0);
+  s->metrics.listener_fd_exhausted = weft_metrics_register (WEFT_METRIC_COUNTER,
+      "weft_listener_fd_exhausted_total", "Accepts that failed for lack of file descriptors; "
+      "each pauses the listener's accepts for 100 ms.", listener_labels, NULL, 0);
   s->generation_gauge = weft_metric_get_series (weft_metrics_register (WEFT_METRIC_GAUGE,
       "weft_config_generation", "The configuration generation serving new requests.",
       NULL, NULL, 0), NULL);
@@ -205,9 +213,12 @@ weft_server_apply (WeftServer *s, WeftGeneration *gen, GPtrArray *fresh)
       sock->id = l->id;
       sock->name = g_strdup (l->config->name);
       sock->address = g_strdup (l->config->address);
+      sock->shared = weft_listener_shared_new ();
+      g_atomic_int_set (&sock->shared->max_conns, (gint) l->config->max_connections);
       g_ptr_array_add (s->sockets, sock);
       for (guint w = 0; w < s->n_workers; w++)
-        weft_worker_post_listener_add (s->workers[w], l->id, l->config->name, fds[w]);
+        weft_worker_post_listener_add (s->workers[w], l->id, l->config->name, fds[w],
+                                       sock->shared);
       weft_log (WEFT_LOG_INFO, "server", "listening on %s (%s)", l->config->address,
                 l->config->name);
       g_free (fds);
@@ -215,8 +226,14 @@ weft_server_apply (WeftServer *s, WeftGeneration *gen, GPtrArray *fresh)
   for (guint i = s->sockets->len; i-- > 0;)
     {
       WeftListenerSocket *sock = s->sockets->pdata[i];
-      if (weft_generation_find_listener_id (gen, sock->id) != NULL)
-        continue;
+      WeftListener *l = weft_generation_find_listener_id (gen, sock->id);
+
+      if (l != NULL)
+        {
+          /* a reload changes the limit of a kept listener at once */
+          g_atomic_int_set (&sock->shared->max_conns, (gint) l->config->max_connections);
+          continue;
+        }
       for (guint w = 0; w < s->n_workers; w++)
         weft_worker_post_listener_remove (s->workers[w], sock->id);
       weft_log (WEFT_LOG_INFO, "server", "stopped listening on %s (%s)", sock->address,

@@ -48,7 +48,25 @@ typedef struct {
   WeftMetricSeries *bad_requests;
   WeftMetric       *tls_handshakes;   /* {listener, role, resumed} */
   WeftMetric       *tls_failures;     /* {listener, role, reason} */
+  WeftMetric       *listener_overflow;     /* {listener} */
+  WeftMetric       *listener_fd_exhausted; /* {listener} */
 } WeftCoreMetrics;
+
+/* one listener's state shared by its sockets on all workers (an atomic
+ * refcounted box: the server and each worker hold a reference); every
+ * field is atomic */
+typedef struct {
+  gint n_conns;          /* client connections open, all workers */
+  gint max_conns;        /* listeners[].max_connections; 0 = no limit */
+  gint overflow_log_s;   /* second of the last "full" log line */
+  gint overflow_quiet;   /* refusals since that line */
+  gint fd_log_s;         /* likewise for running out of fds */
+  gint fd_quiet;
+} WeftListenerShared;
+
+/* a new box (the caller's reference): nothing open, no limit */
+WeftListenerShared *weft_listener_shared_new (void);
+void                weft_listener_shared_unref (WeftListenerShared *shared);
 
 /* which side of a TLS handshake weft was on */
 typedef enum {
@@ -68,6 +86,10 @@ typedef struct {
   WeftMetricSeries *spliced[2];       /* body bytes spliced: [0] request, [1] response */
   WeftMetricSeries *tls_ok[2][2];     /* [role][resumed], resolved at first use */
   WeftMetricSeries *tls_failed[2][WEFT_TLS_FAIL_COUNT]; /* [role][failure], likewise */
+  WeftMetricSeries *overflow;         /* closed at once: max_connections reached */
+  WeftMetricSeries *fd_exhausted;     /* accept paused: no fd left */
+  WeftListenerShared *shared;
+  gint64            resume_ms;        /* out of fds: not polled until then; 0 = polled */
   gboolean          closed;
 } WeftWorkerListener;
 
@@ -111,9 +133,10 @@ void        weft_worker_free    (WeftWorker *worker);
 /* main thread -> worker, asynchronous: */
 /* the worker adopts @gen (the worker takes the ref) */
 void        weft_worker_post_generation (WeftWorker *worker, WeftGeneration *gen);
-/* the worker starts accepting on @fd (takes ownership) as listener @id */
+/* the worker starts accepting on @fd (takes ownership) as listener @id,
+ * counting its connections in @shared (takes a reference) */
 void        weft_worker_post_listener_add (WeftWorker *worker, guint id, const char *name,
-                                           int fd);
+                                           int fd, WeftListenerShared *shared);
 /* the worker closes its socket of listener @id; its connections drain */
 void        weft_worker_post_listener_remove (WeftWorker *worker, guint id);
 /* stop accepting everywhere, close idle connections, finish the rest */

@@ -15,6 +15,8 @@
 #define WEFT_ACCEPT_BATCH 64
 #define WEFT_TRIM_BYTES (1 << 20)
 #define WEFT_TRIM_MAX_CONNS 64
+/* out of fds, a listener is not polled for this long (nginx waits 500 ms) */
+#define WEFT_ACCEPT_PAUSE_MS 100
 
 static __thread WeftWorker *weft_worker_current;
 static GMutex weft_shared_mutex;
@@ -146,6 +148,8 @@ weft_worker_conn_added (WeftWorker *w, WeftConn *c)
 void
 weft_worker_conn_removed (WeftWorker *w, WeftConn *c)
 {
+  /* the slot weft_worker_accept() reserved */
+  g_atomic_int_add (&c->wl->shared->n_conns, -1);
   if (c->prev != NULL)
     c->prev->next = c->next;
   else
@@ -275,6 +279,114 @@ weft_worker_end_batch (WeftWorker *w)
   weft_worker_batch_done (w);
 }
 
+WeftListenerShared *
+weft_listener_shared_new (void)
+{
+  WeftListenerShared *shared = g_atomic_rc_box_new0 (WeftListenerShared);
+
+  shared->overflow_log_s = -1;
+  shared->fd_log_s = -1;
+  return shared;
+}
+
+void
+weft_listener_shared_unref (WeftListenerShared *shared)
+{
+  g_atomic_rc_box_release (shared);
+}
+
+/* TRUE once a second at most per @last_s (shared by the workers); @quiet
+ * counts the events in between, and @n gets them when the line is due */
+static gboolean
+weft_worker_log_due (gint *last_s, gint *quiet, gint64 now_ms, gint *n)
+{
+  gint now_s = (gint) (now_ms / 1000);
+  gint last = g_atomic_int_get (last_s);
+
+  g_atomic_int_inc (quiet);
+  if (now_s == last || !g_atomic_int_compare_and_exchange (last_s, last, now_s))
+    return FALSE;
+  *n = g_atomic_int_exchange (quiet, 0);
+  return TRUE;
+}
+
+/* reserves a connection slot of the listener, over all workers: added
+ * first and taken back if past the limit, so two workers never both take
+ * the last one */
+static gboolean
+weft_worker_listener_admit (WeftWorkerListener *wl)
+{
+  gint max = g_atomic_int_get (&wl->shared->max_conns);
+
+  if (g_atomic_int_add (&wl->shared->n_conns, 1) < max || max == 0)
+    return TRUE;
+  g_atomic_int_add (&wl->shared->n_conns, -1);
+  return FALSE;
+}
+
+/* past max_connections: accepted and closed at once, which costs one
+ * accept and one close, never a spin, and tells the client at once */
+static void
+weft_worker_overflow (WeftWorkerListener *wl, int fd)
+{
+  WeftListenerShared *sh = wl->shared;
+  gint n;
+
+  close (fd);
+  weft_metric_series_add (wl->overflow, 1);
+  if (weft_worker_log_due (&sh->overflow_log_s, &sh->overflow_quiet, wl->worker->now_ms, &n))
+    weft_log (WEFT_LOG_WARNING, "worker", "listener %s full (max_connections %d): closed %d "
+              "new connections since the last report", wl->name,
+              g_atomic_int_get (&sh->max_conns), n);
+}
+
+/* out of fds: the listener stays readable, so polling it again at once
+ * would spin; it rests until the tick after WEFT_ACCEPT_PAUSE_MS and its
+ * clients wait in the backlog meanwhile */
+static void
+weft_worker_listener_pause (WeftWorkerListener *wl, int err)
+{
+  WeftListenerShared *sh = wl->shared;
+  WeftWorker *w = wl->worker;
+  gint n;
+
+  weft_epoll_source_remove (w->epoll, &wl->h);
+  wl->resume_ms = w->now_ms + WEFT_ACCEPT_PAUSE_MS;
+  weft_metric_series_add (wl->fd_exhausted, 1);
+  if (weft_worker_log_due (&sh->fd_log_s, &sh->fd_quiet, w->now_ms, &n))
+    weft_log (WEFT_LOG_WARNING, "worker", "accept on %s: %s: out of file descriptors, "
+              "pausing accepts for %d ms; %d pauses since the last report", wl->name,
+              g_strerror (err), WEFT_ACCEPT_PAUSE_MS, n);
+}
+
+static void
+weft_worker_resume_listeners (WeftWorker *w)
+{
+  for (guint i = 0; i < w->listeners->len; i++)
+    {
+      WeftWorkerListener *wl = w->listeners->pdata[i];
+      if (wl->resume_ms == 0 || wl->closed || w->now_ms < wl->resume_ms)
+        continue;
+      if (!weft_epoll_source_add (w->epoll, &wl->h, wl->h.fd, EPOLLIN))
+        {
+          wl->resume_ms = w->now_ms + WEFT_ACCEPT_PAUSE_MS;
+          continue;
+        }
+      wl->resume_ms = 0;
+    }
+}
+
+static gboolean
+weft_worker_accept_failed (WeftWorkerListener *wl, int err)
+{
+  if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
+    weft_worker_listener_pause (wl, err);
+  else if (err != EAGAIN && err != EINTR && err != ECONNABORTED)
+    weft_log (WEFT_LOG_WARNING, "worker", "accept on %s: %s", wl->name, g_strerror (err));
+  /* a connection aborted in the backlog leaves the others behind it */
+  return err == ECONNABORTED || err == EINTR;
+}
+
 static void
 weft_worker_accept (WeftEpollHandler *handler, guint32 events)
 {
@@ -283,21 +395,25 @@ weft_worker_accept (WeftEpollHandler *handler, guint32 events)
 
   (void) events;
   weft_worker_update_clock (w);
-  for (int i = 0; i < WEFT_ACCEPT_BATCH && !wl->closed; i++)
+  for (int i = 0; i < WEFT_ACCEPT_BATCH && !wl->closed && wl->resume_ms == 0; i++)
     {
       struct sockaddr_storage peer;
       socklen_t len = sizeof peer;
       int fd = accept4 (wl->h.fd, (struct sockaddr *) &peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
       WeftConn *c;
 
+      if (fd < 0 && weft_worker_accept_failed (wl, errno))
+        continue;
       if (fd < 0)
+        return;
+      if (!weft_worker_listener_admit (wl))
         {
-          if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-            weft_log (WEFT_LOG_WARNING, "worker", "accept on %s: %s", wl->name,
-                      g_strerror (errno));
-          return;
+          weft_worker_overflow (wl, fd);
+          continue;
         }
       c = weft_conn_new (w, wl, fd, (struct sockaddr *) &peer, len);
+      if (c == NULL)
+        g_atomic_int_add (&wl->shared->n_conns, -1);
       /* the request usually came with the connection: try it now */
       if (c != NULL)
         c->readable = TRUE;
@@ -332,6 +448,7 @@ weft_worker_tick (gpointer data)
     }
   weft_mirror_check_deadlines (w, w->now_ms);
   weft_upstream_pool_expire (w->pool, w->now_ms);
+  weft_worker_resume_listeners (w);
   weft_worker_batch_done (w);
   weft_worker_trim (w);
   return G_SOURCE_CONTINUE;
@@ -429,6 +546,7 @@ weft_worker_free (WeftWorker *w)
       WeftWorkerListener *wl = w->listeners->pdata[i];
       if (!wl->closed)
         close (wl->h.fd);
+      weft_listener_shared_unref (wl->shared);
       g_free (wl->name);
       g_free (wl);
     }
@@ -474,11 +592,13 @@ typedef struct {
   guint           id;
   char           *name;
   int             fd;
+  WeftListenerShared *shared;
 } WeftWorkerMsg;
 
 static void
 weft_worker_msg_free (WeftWorkerMsg *msg)
 {
+  g_clear_pointer (&msg->shared, weft_listener_shared_unref);
   g_free (msg->name);
   g_free (msg);
 }
@@ -593,7 +713,11 @@ weft_worker_listener_add_cb (gpointer data)
   wl->worker = w;
   wl->id = msg->id;
   wl->name = g_strdup (msg->name);
+  wl->shared = g_steal_pointer (&msg->shared);
   wl->h.func = weft_worker_accept;
+  wl->overflow = weft_worker_listener_series (w->metrics->listener_overflow, wl->name, NULL);
+  wl->fd_exhausted = weft_worker_listener_series (w->metrics->listener_fd_exhausted, wl->name,
+                                                  NULL);
   wl->conns_active = weft_worker_listener_series (w->metrics->conns_active, wl->name, NULL);
   wl->conns_total = weft_worker_listener_series (w->metrics->conns_total, wl->name, NULL);
   for (guint i = 0; i < G_N_ELEMENTS (classes); i++)
@@ -612,10 +736,12 @@ weft_worker_listener_add_cb (gpointer data)
 }
 
 void
-weft_worker_post_listener_add (WeftWorker *w, guint id, const char *name, int fd)
+weft_worker_post_listener_add (WeftWorker *w, guint id, const char *name, int fd,
+                               WeftListenerShared *shared)
 {
   WeftWorkerMsg *msg = g_new0 (WeftWorkerMsg, 1);
 
+  msg->shared = g_atomic_rc_box_acquire (shared);
   msg->id = id;
   msg->name = g_strdup (name);
   msg->fd = fd;
@@ -627,7 +753,8 @@ weft_worker_close_listener (WeftWorker *w, WeftWorkerListener *wl)
 {
   if (wl->closed)
     return;
-  weft_epoll_source_remove (w->epoll, &wl->h);
+  if (wl->resume_ms == 0)
+    weft_epoll_source_remove (w->epoll, &wl->h);
   close (wl->h.fd);
   wl->closed = TRUE;
 }
