@@ -2356,11 +2356,72 @@ weft_conn_connect_timed_out (WeftConn *c)
   weft_conn_fail_upstream (c, 504, WEFT_UPSTREAM_ERR_CONNECT_TIMEOUT);
 }
 
+/* is weft waiting on the client for request body bytes? Not when the body
+ * is whole, when weft stopped reading (a full buffer or pipe: the upstream
+ * is the slow one), or while an Expect: 100-continue waits for its answer */
+static gboolean
+weft_conn_waiting_for_body (WeftConn *c)
+{
+  if (!c->in_request || c->req_body.done || c->tunnel || c->client_eof || c->closing ||
+      c->expect_pending || c->req.local)
+    return FALSE;
+  /* bytes buffered while the upstream is not ready yet count as arrived; a
+   * framing error here is answered once the body is forwarded */
+  if (c->req_pipe == NULL && (!weft_framer_take (&c->req_body, c->in) || c->req_body.done))
+    return FALSE;
+  if (c->req_pipe != NULL)
+    return c->req_pipe->len < c->req_pipe->cap;
+  return weft_conn_want_client_read (c);
+}
+
+/* slow POST: the body must come within timeouts.request_body, and each
+ * limits.min_request_body_rate bytes received add a second (mod_reqtimeout's
+ * body=20,MinRate=500). The clock restarts whenever weft is not waiting
+ * on the client, so backpressure from a slow upstream never counts */
+static gboolean
+weft_conn_check_body_clock (WeftConn *c, gint64 now_ms)
+{
+  WeftRequest *req = &c->req;
+  guint64 limit_ms, rate, got;
+
+  if (!weft_conn_waiting_for_body (c))
+    {
+      c->body_clock_ms = now_ms;
+      c->body_clock_bytes = c->bytes_in;
+      return FALSE;
+    }
+  limit_ms = req->listener->config->timeouts.request_body_ms;
+  if (limit_ms == 0)
+    return FALSE;
+  rate = req->gen->config->limits.min_body_rate;
+  got = c->bytes_in - c->body_clock_bytes;
+  if (rate > 0)
+    limit_ms += got / rate * 1000;
+  if (now_ms - c->body_clock_ms <= (gint64) MIN (limit_ms, (guint64) G_MAXINT64 / 2))
+    return FALSE;
+  weft_log (WEFT_LOG_DEBUG, "proxy", "%s %s: request body from %s too slow (%" G_GUINT64_FORMAT
+            " bytes in %" G_GINT64_FORMAT " ms)", req->method, req->path, c->peer_ip,
+            c->req_body.total, now_ms - c->body_clock_ms);
+  weft_metric_series_add (c->worker->metrics->bad_requests, 1);
+  /* part of an answer may be out already: only a close can end it then */
+  if (c->resp_head_done || c->resp_head_sent)
+    weft_conn_close (c);
+  else
+    weft_conn_fail (c, 408, "request_body_timeout");
+  return TRUE;
+}
+
 void
 weft_conn_check_deadline (WeftConn *c, gint64 now_ms)
 {
   WeftDeadline kind = c->deadline_kind;
 
+  if (!c->dead && c->in_request && weft_conn_check_body_clock (c, now_ms))
+    {
+      if (!c->dead)
+        weft_conn_run (c);
+      return;
+    }
   if (c->dead || kind == WEFT_DEADLINE_NONE || c->deadline_ms > now_ms)
     return;
   /* a handler may set the next deadline (a retry) */
