@@ -16,11 +16,15 @@
 
 #define WEFT_ADMIN_MAX_REQUEST 16384
 #define WEFT_ADMIN_IDLE_MS 30000
+/* out of fds, the admin socket is not watched for this long */
+#define WEFT_ADMIN_ACCEPT_PAUSE_MS 100
 
 struct _WeftAdmin {
   WeftServer *server;
   int         fd;
   guint       accept_id;
+  guint       resume_id;   /* out of fds: the timer that watches the socket again */
+  gint64      logged_us;   /* the last out-of-fds line */
   GList      *conns;
 };
 
@@ -299,6 +303,36 @@ weft_admin_conn_io (gint fd, GIOCondition cond, gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+static gboolean weft_admin_accept (gint fd, GIOCondition cond, gpointer data);
+
+static gboolean
+weft_admin_resume (gpointer data)
+{
+  WeftAdmin *admin = data;
+
+  admin->resume_id = 0;
+  admin->accept_id = g_unix_fd_add (admin->fd, G_IO_IN, weft_admin_accept, admin);
+  return G_SOURCE_REMOVE;
+}
+
+/* out of fds: the socket stays readable, so watching it again at once would
+ * spin the main thread; it rests, and its clients wait in the backlog */
+static gboolean
+weft_admin_pause (WeftAdmin *admin, int err)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  if (now - admin->logged_us >= G_USEC_PER_SEC)
+    {
+      weft_log (WEFT_LOG_WARNING, "admin", "accept: %s: pausing accepts for %d ms",
+                g_strerror (err), WEFT_ADMIN_ACCEPT_PAUSE_MS);
+      admin->logged_us = now;
+    }
+  admin->accept_id = 0;
+  admin->resume_id = g_timeout_add (WEFT_ADMIN_ACCEPT_PAUSE_MS, weft_admin_resume, admin);
+  return G_SOURCE_REMOVE;
+}
+
 static gboolean
 weft_admin_accept (gint fd, GIOCondition cond, gpointer data)
 {
@@ -317,6 +351,8 @@ weft_admin_accept (gint fd, GIOCondition cond, gpointer data)
       ac->idle_id = g_timeout_add (WEFT_ADMIN_IDLE_MS, weft_admin_idle_timeout, ac);
       weft_admin_watch (ac, G_IO_IN);
     }
+  if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+    return weft_admin_pause (admin, errno);
   return G_SOURCE_CONTINUE;
 }
 
@@ -345,7 +381,10 @@ weft_admin_free (WeftAdmin *admin)
     return;
   while (admin->conns != NULL)
     weft_admin_conn_free (admin->conns->data);
-  g_source_remove (admin->accept_id);
+  if (admin->accept_id != 0)
+    g_source_remove (admin->accept_id);
+  if (admin->resume_id != 0)
+    g_source_remove (admin->resume_id);
   close (admin->fd);
   g_free (admin);
 }

@@ -384,6 +384,31 @@ def test_fd_exhaustion():
         check(w.stop() == 0, "weft did not exit 0")
 
 
+def test_admin_out_of_fds():
+    port = free_port()
+    w = start_weft([listener("inbound", port)], preexec_fn=fd_limit)
+    idle, a = [], None
+    try:
+        for _ in range(FD_LIMIT + 60):
+            idle.append(connect(port))
+        wait_for(lambda: emfile_lines(w), 10, what="weft running out of fds")
+        # an admin request waits in the admin socket's backlog, and the main
+        # thread must not spin on that readable socket meanwhile
+        a = socket.create_connection(("127.0.0.1", w.admin_port), timeout=10)
+        a.sendall(b"GET /ready HTTP/1.1\r\nHost: admin\r\n\r\n")
+        share = cpu_share(w.proc.pid, 2.0)
+        check(share < 0.2, f"weft uses {share:.0%} of a core with an admin client out of fds")
+        for s in idle[:150]:
+            rst_close(s)
+        idle = idle[150:]
+        status, _ = read_response(a)
+        check(status == 200, f"the admin request got {status} once fds were back")
+    finally:
+        for s in idle + ([a] if a else []):
+            rst_close(s)
+        check(w.stop() == 0, "weft did not exit 0")
+
+
 tap = Tap()
 try:
     tap.run(test_ten_thousand_idle_connections)
@@ -391,6 +416,7 @@ try:
     tap.run(test_full_listener_hammered_no_spin)
     tap.run(test_max_connections_reload)
     tap.run(test_fd_exhaustion)
+    tap.run(test_admin_out_of_fds)
 finally:
     backend.stop()
 tap.done()
