@@ -23,7 +23,7 @@ static const char *const weft_upstream_err_tokens[WEFT_UPSTREAM_ERR_COUNT] = {
   "upstream_connect_refused", "upstream_connect_failed", "upstream_connect_timeout",
   "upstream_reset", "upstream_timeout", "no_healthy_endpoint", "no_upstream",
   "upstream_bad_response", "upstream_retried", "upstream_overflow", "retry_budget_exhausted",
-  "upstream_tls_failed",
+  "upstream_tls_failed", "upstream_unresolved",
 };
 
 static const guint32 weft_upstream_err_flags[WEFT_UPSTREAM_ERR_COUNT] = {
@@ -33,6 +33,7 @@ static const guint32 weft_upstream_err_flags[WEFT_UPSTREAM_ERR_COUNT] = {
   WEFT_RESPONSE_FLAG_NO_ROUTE, WEFT_RESPONSE_FLAG_UPSTREAM_PROTOCOL_ERROR,
   WEFT_RESPONSE_FLAG_UPSTREAM_TERMINATION, WEFT_RESPONSE_FLAG_UPSTREAM_OVERFLOW,
   WEFT_RESPONSE_FLAG_RETRY_LIMIT_EXCEEDED, WEFT_RESPONSE_FLAG_UPSTREAM_CONNECT_FAILURE,
+  WEFT_RESPONSE_FLAG_NO_HEALTHY_UPSTREAM,
 };
 
 const char *
@@ -693,6 +694,7 @@ weft_conn_connect (WeftConn *c, gboolean fresh)
   WeftEndpoint *ep;
   WeftUpConn *up = NULL;
   WeftPickHints hints = { c->has_hash, c->hash, NULL, 0 };
+  WeftPickResult picked;
   struct sockaddr_storage addr;
   const char *key;
   char tls_key[sizeof c->ep_key + 16];
@@ -710,10 +712,13 @@ weft_conn_connect (WeftConn *c, gboolean fresh)
       hints.avoid_set = c->ep_set;
       hints.avoid_idx = c->ep_idx;
     }
-  if (weft_upstream_pick (upstream, c->worker->index, c->worker->now_ms, &hints, &set, &idx,
-                          &c->all_down) != WEFT_PICK_OK)
+  picked = weft_upstream_pick (upstream, c->worker->index, c->worker->now_ms, &hints, &set,
+                               &idx, &c->all_down);
+  if (picked != WEFT_PICK_OK)
     {
-      weft_conn_fail_upstream (c, 503, WEFT_UPSTREAM_ERR_NO_ENDPOINT);
+      weft_conn_fail_upstream (c, 503, picked == WEFT_PICK_UNRESOLVED
+                                       ? WEFT_UPSTREAM_ERR_UNRESOLVED
+                                       : WEFT_UPSTREAM_ERR_NO_ENDPOINT);
       return;
     }
   c->connect_attempts++;
@@ -1575,9 +1580,14 @@ weft_conn_response_head (WeftConn *c)
       if (weft_buf_space (up->in) == 0 && !c->up_eof &&
           weft_buf_pool_grow (c->worker->bufs, &up->in))
         return TRUE;
-      if (weft_buf_space (up->in) == 0 || c->up_eof)
-        weft_conn_fail_upstream (c, 502, WEFT_UPSTREAM_ERR_BAD_RESPONSE);
-      return c->up_eof;
+      /* over the largest buffer: malformed; cut short: check_eofs
+       * reports the reset (and the keep-alive retry may apply) */
+      if (weft_buf_space (up->in) == 0)
+        {
+          weft_conn_fail_upstream (c, 502, WEFT_UPSTREAM_ERR_BAD_RESPONSE);
+          return TRUE;
+        }
+      return FALSE;
     }
   if (st == WEFT_HTTP_PARSE_ERROR)
     {
@@ -1685,7 +1695,12 @@ weft_conn_write_client (WeftConn *c)
     {
       if (!weft_framer_take (&c->resp_body, src))
         {
-          weft_conn_close (c);
+          /* bad chunk framing from the upstream: a 502 while no byte of
+           * the answer went out, else the client sees it cut */
+          if (c->req.bytes_sent == 0)
+            weft_conn_fail_upstream (c, 502, WEFT_UPSTREAM_ERR_BAD_RESPONSE);
+          else
+            weft_conn_close (c);
           return TRUE;
         }
       body = c->resp_body.ready;

@@ -355,17 +355,6 @@ def token(r):
     return r.headers.get("x-weft-error")
 
 
-# waiting for a weft-conn.c change the lead applies (this file's owner may
-# not edit it): a subtest that meets exactly the known wrong answer reports
-# a TODO skip instead of failing; any other answer still fails
-PENDING_CONN_FIX = os.environ.get("WEFT_E2E_STRICT") != "1"
-
-
-def pending(cond, what):
-    if cond and PENDING_CONN_FIX:
-        raise SkipTest(f"TODO (weft-conn.c fix pending with the lead): {what}")
-
-
 def expect_error(r, status, tok):
     check(r.status == status and token(r) == tok,
           f"want {status} {tok}, got {r.status} {token(r)} {r.body[:200]!r}")
@@ -432,8 +421,6 @@ def reset_mid_head(path):
     r = still_usable(c, "/ok")
     check(r.status == 200 and r.body == b"ok\n", f"next request: {r.status} {r.body!r}")
     c.close()
-    pending(first.status == 502 and token(first) == "upstream_bad_response",
-            "a head cut short by a reset answers upstream_bad_response, not upstream_reset")
     expect_error(first, 502, "upstream_reset")
 
 
@@ -530,8 +517,6 @@ def test_garbage_chunk_after_good_head():
     r = c.response()
     c.close()
     # nothing of the answer went out yet: weft can still say what broke
-    pending(r.status is None and r.closed,
-            "a bad first chunk closes the client with no answer, not a 502")
     garbage("badchunk")
 
 
@@ -718,8 +703,6 @@ def test_dns_unresolved_then_recovers():
             return get(lport, "/echo").status == 200
         wait_for(served, 5, step=0.1, what="the name to resolve and the upstream to answer")
         check(d.generation() == gen, "recovery took a reload")
-        pending(token(unresolved) == "no_healthy_endpoint",
-                "an unresolved name answers the generic no_healthy_endpoint")
         check(token(unresolved) == "upstream_unresolved",
               f"an unresolved name answers {token(unresolved)}, not upstream_unresolved")
     finally:
