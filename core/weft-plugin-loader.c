@@ -168,7 +168,6 @@ weft_plugin_loader_get (const char *name, GPtrArray *dirs, GError **error)
   path = weft_plugin_loader_find (name, dirs);
   if (path == NULL)
     {
-      g_autofree char *joined = NULL;
       g_autoptr(GString) list = g_string_new (NULL);
       for (guint i = 0; i < dirs->len; i++)
         g_string_append_printf (list, "%s%s", i ? ", " : "", (char *) dirs->pdata[i]);

@@ -166,7 +166,7 @@ weft_trace_job_done (GObject *source, GAsyncResult *result, gpointer data)
   const WeftTraceSoup *soup = exporter->soup;
   g_autoptr(GError) error = NULL;
   /* a plain cast: SOUP_SESSION () would call soup_session_get_type () */
-  g_autoptr(GBytes) reply = soup->session_send_and_read_finish ((SoupSession *) source, result,
+  g_autoptr(GBytes) reply G_GNUC_UNUSED = soup->session_send_and_read_finish ((SoupSession *) source, result,
                                                                 &error);
   guint status = error == NULL ? soup->message_get_status (job->msg) : 0;
 

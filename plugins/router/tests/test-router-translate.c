@@ -255,7 +255,7 @@ test_mission_weight_beside_quiet (void)
 {
   if (g_test_subprocess ())
     {
-      g_autoptr(WeftTestIr) ir = weft_test_translate_file ("mission-weight-beside.yaml");
+      g_autoptr(WeftTestIr) ir G_GNUC_UNUSED = weft_test_translate_file ("mission-weight-beside.yaml");
       return;
     }
   g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
