@@ -15,39 +15,23 @@ import socket
 import threading
 import time
 
-from weftlib import Tap, Weft, check, config_yaml, free_port, metric_sum, request, wait_for
+from weftlib import (LoopbackServer, Tap, Weft, check, config_yaml, free_port, metric_sum,
+                     request, wait_for)
 
 HEADER_S = 2
 BODY_S = 2
 RATE = 1000          # limits.min_request_body_rate, bytes/s
 
 
-class BodyBackend:
+class BodyBackend(LoopbackServer):
     """reads each request's body (Content-Length or chunked) and answers its
     length; /slowread/MS waits MS ms before reading the body"""
 
     def __init__(self):
-        self.port = free_port()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", self.port))
-        self.sock.listen(256)
         self.requests = 0
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    @property
-    def address(self):
-        return f"127.0.0.1:{self.port}"
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
+    def serve(self, c, n):
         f = c.makefile("rb")
         try:
             while self._one(c, f):
@@ -94,9 +78,6 @@ class BodyBackend:
         body = b"%d\n" % n
         c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
         return True
-
-    def stop(self):
-        self.sock.close()
 
 
 def cpu_ticks(pid):

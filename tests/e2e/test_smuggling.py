@@ -15,14 +15,14 @@ import socket
 import threading
 import time
 
-from weftlib import Tap, Weft, check, config_yaml, free_port
+from weftlib import LoopbackServer, Tap, Weft, check, config_yaml, free_port
 
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
 
 
 # ---------------------------------------------------------------- backend
 
-class RecBackend:
+class RecBackend(LoopbackServer):
     """An HTTP/1.1 server that records, per TCP connection, every request it
     parsed: (conn id, index on the connection, method, target, headers,
     body). It parses strictly (CRLF, one Content-Length or chunked) so a
@@ -36,22 +36,11 @@ class RecBackend:
     what the head announced."""
 
     def __init__(self):
-        self.port = free_port()
         self.lock = threading.Lock()
         self.log = []          # (conn, idx, method, target, headers, body)
         self.garbage = []      # (conn, first line) of what could not be parsed
         self.heads = []        # (conn, method, target) of every head, body read or not
-        self.next_conn = 0
-        self.socks = []
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", self.port))
-        self.sock.listen(256)
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    @property
-    def address(self):
-        return f"127.0.0.1:{self.port}"
+        super().__init__()
 
     def requests(self):
         with self.lock:
@@ -72,28 +61,7 @@ class RecBackend:
             return ([r for r in self.log[since[0]:] if "smuggled" in r[3]] +
                     self.garbage[since[1]:])
 
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.next_conn += 1
-                cid = self.next_conn
-                self.socks.append(c)
-            threading.Thread(target=self._serve, args=(c, cid), daemon=True).start()
-
-    def stop(self):
-        self.sock.close()
-        with self.lock:
-            for c in self.socks:
-                try:
-                    c.close()
-                except OSError:
-                    pass
-
-    def _serve(self, c, cid):
+    def serve(self, c, cid):
         f = c.makefile("rb")
         idx = 0
         try:

@@ -9,9 +9,8 @@ breaks off must leave no byte behind for the next one."""
 import hashlib
 import os
 import socket
-import threading
 
-from weftlib import Tap, Weft, check, config_yaml, free_port, wait_for
+from weftlib import LoopbackServer, Tap, Weft, check, config_yaml, free_port, wait_for
 
 MiB = 1024 * 1024
 # not one repeated byte: a lost, doubled or reordered block changes the hash
@@ -28,30 +27,15 @@ def payload(n):
     return bytes(out[:n])
 
 
-class BodyServer:
+class BodyServer(LoopbackServer):
     """GET /down/N answers N payload bytes with a length; /cut/N/M announces
     N and closes after M; /eof/N sends N bytes delimited by the close; PUT
     and POST read the body and answer its length and SHA-256."""
 
     def __init__(self):
-        self.port = free_port()
-        self.connections = 0
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", self.port))
-        self.sock.listen(64)
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(backlog=64)
 
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
+    def serve(self, c, n):
         f = c.makefile("rb")
         try:
             while self._one(c, f):

@@ -16,8 +16,8 @@ import tempfile
 import threading
 import time
 
-from weftlib import (WEFT, Backend, SkipTest, Tap, Weft, check, config_yaml, free_port,
-                     wait_for)
+from weftlib import (WEFT, Backend, LoopbackServer, SkipTest, Tap, Weft, check, config_yaml,
+                     free_port, wait_for)
 
 MiB = 1024 * 1024
 
@@ -48,7 +48,7 @@ def reset(sock):
     sock.close()
 
 
-class FaultServer:
+class FaultServer(LoopbackServer):
     """A keep-alive upstream whose answer the request path picks:
 
     /ok                  200 "ok"
@@ -71,33 +71,12 @@ class FaultServer:
     request and closed the numbers of connections weft closed."""
 
     def __init__(self):
-        self.port = free_port()
-        self.connections = 0
         self.seen = []
         self.closed = set()
         self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", self.port))
-        self.sock.listen(128)
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(backlog=128)
 
-    @property
-    def address(self):
-        return f"127.0.0.1:{self.port}"
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.connections += 1
-                n = self.connections
-            threading.Thread(target=self._serve, args=(c, n), daemon=True).start()
-
-    def _serve(self, c, n):
+    def serve(self, c, n):
         f = c.makefile("rb")
         served = 0
         try:

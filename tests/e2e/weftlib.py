@@ -84,6 +84,53 @@ def free_port():
 
 # ---------------------------------------------------------------- backends
 
+class LoopbackServer:
+    """A TCP server on 127.0.0.1 (a free port unless @port is given) that
+    hands each accepted connection, numbered from 1, to serve(conn, n) on a
+    thread of its own. connections counts them. A subclass sets up its own
+    state before calling __init__, which starts accepting."""
+
+    def __init__(self, port=None, backlog=256):
+        self.port = port or free_port()
+        self.connections = 0
+        self._accepted = []
+        self._accept_lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(backlog)
+        threading.Thread(target=self._accept_loop, daemon=True).start()
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    def _accept_loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with self._accept_lock:
+                self.connections += 1
+                n = self.connections
+                self._accepted.append(c)
+            threading.Thread(target=self.serve, args=(c, n), daemon=True).start()
+
+    def serve(self, conn, n):
+        raise NotImplementedError
+
+    def stop(self):
+        """stops accepting and closes every connection it accepted"""
+        self.sock.close()
+        with self._accept_lock:
+            for c in self._accepted:
+                try:
+                    c.close()
+                except OSError:
+                    pass
+
+
 class Backend:
     """A threaded HTTP/1.1 test server with keep-alive.
 
