@@ -15,7 +15,7 @@ import time
 
 import weftlib
 from weftlib import (Backend, Tap, Weft, check, config_yaml, free_port, metric_sum,
-                     request, wait_for)
+                     request, rst_close, wait_for)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 REQ = b"GET /echo HTTP/1.1\r\nHost: limits\r\n\r\n"
@@ -46,16 +46,6 @@ def cpu_share(pid, seconds):
 
 def connect(port, timeout=5):
     return socket.create_connection(("127.0.0.1", port), timeout=timeout)
-
-
-def rst_close(s):
-    """closes with a reset: thousands of closes leave no TIME_WAIT behind to
-    eat the ephemeral ports of the suites that run next"""
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-        s.close()
-    except OSError:
-        pass
 
 
 def read_response(s):

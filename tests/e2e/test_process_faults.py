@@ -15,18 +15,11 @@ import threading
 import time
 
 import weftlib
-from weftlib import Backend, Tap, Weft, check, config_yaml, free_port, request, wait_for
+from weftlib import (Backend, Tap, Weft, check, config_yaml, free_port, request, rst_close,
+                     wait_for)
 
 _soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
-
-
-def rst_close(s):
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-        s.close()
-    except OSError:
-        pass
 
 
 # ---------------------------------------------------------------- a slow backend

@@ -31,17 +31,7 @@ class BodyBackend(LoopbackServer):
         self.requests = 0
         super().__init__()
 
-    def serve(self, c, n):
-        f = c.makefile("rb")
-        try:
-            while self._one(c, f):
-                pass
-        except (OSError, ValueError):
-            pass
-        finally:
-            c.close()
-
-    def _one(self, c, f):
+    def one(self, c, f):
         line = f.readline(65536)
         if not line:
             return False

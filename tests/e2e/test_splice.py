@@ -35,17 +35,7 @@ class BodyServer(LoopbackServer):
     def __init__(self):
         super().__init__(backlog=64)
 
-    def serve(self, c, n):
-        f = c.makefile("rb")
-        try:
-            while self._one(c, f):
-                pass
-        except (OSError, ValueError):
-            pass
-        finally:
-            c.close()
-
-    def _one(self, c, f):
+    def one(self, c, f):
         line = f.readline(65536)
         if not line:
             return False

@@ -84,6 +84,16 @@ def free_port():
 
 # ---------------------------------------------------------------- backends
 
+def rst_close(s):
+    """closes @s with SO_LINGER 0: the peer gets an RST, not a FIN, and no
+    TIME_WAIT is left behind to eat the ephemeral ports of later suites"""
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()
+    except OSError:
+        pass
+
+
 class LoopbackServer:
     """A TCP server on 127.0.0.1 (a free port unless @port is given) that
     hands each accepted connection, numbered from 1, to serve(conn, n) on a
@@ -118,6 +128,18 @@ class LoopbackServer:
             threading.Thread(target=self.serve, args=(c, n), daemon=True).start()
 
     def serve(self, conn, n):
+        """by default: one() for each request until it says False"""
+        f = conn.makefile("rb")
+        try:
+            while self.one(conn, f):
+                pass
+        except (OSError, ValueError):
+            pass
+        finally:
+            conn.close()
+
+    def one(self, conn, f):
+        """reads one request from @f and answers it on @conn; False to close"""
         raise NotImplementedError
 
     def stop(self):
