@@ -18,6 +18,8 @@ typedef struct {
                                * one second per limits.min_request_body_rate bytes; default 20000 */
   guint64 upstream_idle_ms;   /* pooled idle upstream connection; default 4000 */
   guint64 request_ms;         /* request start to response head; 0 = none; default 15000 */
+  guint64 response_idle_ms;   /* after the response head: no byte moved for this long closes
+                               * the exchange (a stalled upstream or client); default 300000 */
   guint64 drain_ms;           /* drain on shutdown or listener removal; default 30000 */
 } WeftTimeouts;
 

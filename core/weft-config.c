@@ -48,7 +48,7 @@ static const char *const weft_config_limit_keys[] = {
 
 static const char *const weft_config_timeout_keys[] = {
   "connect", "request_header", "client_idle", "request_body", "upstream_idle", "request",
-  "drain", NULL
+  "response_idle", "drain", NULL
 };
 
 static const char *const weft_config_upstream_keys[] = {
@@ -102,6 +102,7 @@ static const WeftConfigTimeoutField weft_config_timeout_fields[] = {
   { "request_body", G_STRUCT_OFFSET (WeftTimeouts, request_body_ms), FALSE },
   { "upstream_idle", G_STRUCT_OFFSET (WeftTimeouts, upstream_idle_ms), FALSE },
   { "request", G_STRUCT_OFFSET (WeftTimeouts, request_ms), TRUE },
+  { "response_idle", G_STRUCT_OFFSET (WeftTimeouts, response_idle_ms), FALSE },
   { "drain", G_STRUCT_OFFSET (WeftTimeouts, drain_ms), FALSE },
 };
 
@@ -281,6 +282,7 @@ weft_config_new (void)
     .request_body_ms = 20000,
     .upstream_idle_ms = 4000,
     .request_ms = 15000,
+    .response_idle_ms = 300000,
     .drain_ms = 30000,
   };
   config->limits = (WeftLimits) {

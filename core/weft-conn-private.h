@@ -39,6 +39,7 @@ typedef enum {
   WEFT_DEADLINE_HEADER,
   WEFT_DEADLINE_CONNECT,
   WEFT_DEADLINE_REQUEST,
+  WEFT_DEADLINE_RESPONSE_IDLE,
   WEFT_DEADLINE_LINGER,
   WEFT_DEADLINE_DRAIN,
 } WeftDeadline;
@@ -117,6 +118,7 @@ struct _WeftConn {
   char                up_addr[72];  /* the endpoint of the current try, as text */
   guint64             bytes_in;     /* read from the client, whole connection */
   guint64             bytes_out;    /* written to the client, whole connection */
+  guint64             idle_mark;    /* bytes_out when the response-idle deadline was set */
   gint64              open_us;
   WeftPhase           resume_phase; /* where a suspended request goes on */
   guint               resume_hook;

@@ -23,7 +23,7 @@ static const char *const weft_upstream_err_tokens[WEFT_UPSTREAM_ERR_COUNT] = {
   "upstream_connect_refused", "upstream_connect_failed", "upstream_connect_timeout",
   "upstream_reset", "upstream_timeout", "no_healthy_endpoint", "no_upstream",
   "upstream_bad_response", "upstream_retried", "upstream_overflow", "retry_budget_exhausted",
-  "upstream_tls_failed", "upstream_unresolved",
+  "upstream_tls_failed", "upstream_unresolved", "response_idle_timeout",
 };
 
 static const guint32 weft_upstream_err_flags[WEFT_UPSTREAM_ERR_COUNT] = {
@@ -33,7 +33,7 @@ static const guint32 weft_upstream_err_flags[WEFT_UPSTREAM_ERR_COUNT] = {
   WEFT_RESPONSE_FLAG_NO_ROUTE, WEFT_RESPONSE_FLAG_UPSTREAM_PROTOCOL_ERROR,
   WEFT_RESPONSE_FLAG_UPSTREAM_TERMINATION, WEFT_RESPONSE_FLAG_UPSTREAM_OVERFLOW,
   WEFT_RESPONSE_FLAG_RETRY_LIMIT_EXCEEDED, WEFT_RESPONSE_FLAG_UPSTREAM_CONNECT_FAILURE,
-  WEFT_RESPONSE_FLAG_NO_HEALTHY_UPSTREAM,
+  WEFT_RESPONSE_FLAG_NO_HEALTHY_UPSTREAM, WEFT_RESPONSE_FLAG_UPSTREAM_TERMINATION,
 };
 
 const char *
@@ -375,6 +375,16 @@ weft_conn_end_request (WeftConn *c, gboolean run_log)
   req->upstream = NULL;
   gen->workers[c->worker->index].inflight--;
   weft_worker_gen_released (c->worker, gen);
+}
+
+/* after the response head only progress keeps the exchange open: the
+ * deadline moves on while bytes reach the client */
+static void
+weft_conn_arm_response_idle (WeftConn *c)
+{
+  c->idle_mark = c->bytes_out;
+  weft_conn_set_deadline (c, WEFT_DEADLINE_RESPONSE_IDLE,
+                          weft_conn_timeouts (c)->response_idle_ms);
 }
 
 static void
@@ -1614,7 +1624,7 @@ weft_conn_response_head (WeftConn *c)
   weft_conn_note_up_identity (c);
   if (c->tries > 1 && head->status >= 500)
     c->req.resp_flags |= WEFT_RESPONSE_FLAG_RETRY_LIMIT_EXCEEDED;
-  weft_conn_set_deadline (c, WEFT_DEADLINE_NONE, 0);
+  weft_conn_arm_response_idle (c);
   head_buf = up->in;
   up->in = weft_buf_pool_get (c->worker->bufs, WEFT_BUF_SMALL);
   if (weft_buf_len (head_buf) > head->head_len)
@@ -2426,6 +2436,21 @@ weft_conn_check_body_clock (WeftConn *c, gint64 now_ms)
   return TRUE;
 }
 
+/* no byte of the response moved for timeouts.response_idle: the client
+ * sees the close, so a cut answer is never taken as whole */
+static void
+weft_conn_response_idle (WeftConn *c)
+{
+  if (c->bytes_out != c->idle_mark)
+    {
+      weft_conn_arm_response_idle (c);
+      return;
+    }
+  weft_conn_count_upstream_error (c, WEFT_UPSTREAM_ERR_RESPONSE_IDLE);
+  c->req.resp_flags |= weft_upstream_err_flags[WEFT_UPSTREAM_ERR_RESPONSE_IDLE];
+  weft_conn_close (c);
+}
+
 void
 weft_conn_check_deadline (WeftConn *c, gint64 now_ms)
 {
@@ -2458,6 +2483,9 @@ weft_conn_check_deadline (WeftConn *c, gint64 now_ms)
     case WEFT_DEADLINE_REQUEST:
       weft_conn_timed_out (c);
       break;
+    case WEFT_DEADLINE_RESPONSE_IDLE:
+      weft_conn_response_idle (c);
+      return;
     case WEFT_DEADLINE_IDLE:
     case WEFT_DEADLINE_LINGER:
     case WEFT_DEADLINE_DRAIN:

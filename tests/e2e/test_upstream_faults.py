@@ -62,6 +62,8 @@ class FaultServer(LoopbackServer):
                          chunk size); then it keeps the connection open
                          without a word
     /silent              reads the request and says nothing
+    /stall/N/M           announces N bytes, sends M, then says nothing
+    /drip/N/MS           N bytes, one every MS ms
     /slow/KIND/N/SECS    N bytes over about SECS seconds, KIND = len or chunked
     /race/how            the first request on a connection gets 200; any
                          later one is read and the connection closed (fin or
@@ -162,6 +164,16 @@ class FaultServer(LoopbackServer):
             self._wait_closed(c, 10)
         if kind == "silent":
             self._wait_closed(c)
+        if kind == "stall":
+            c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % int(p[1]))
+            c.sendall(b"z" * int(p[2]))
+            self._wait_closed(c)
+        if kind == "drip":
+            c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % int(p[1]))
+            for _ in range(int(p[1])):
+                time.sleep(int(p[2]) / 1000)
+                c.sendall(b"d")
+            return True
         if kind == "slow":
             self._slow(c, p[1], int(p[2]), float(p[3]))
             return True
@@ -353,7 +365,7 @@ def listener(name, address, upstream, raw=""):
 
 
 w = Weft(config_yaml(
-    [listener("faults", port, "faults", "    timeouts: {request: 1s}\n"),
+    [listener("faults", port, "faults", "    timeouts: {request: 1s, response_idle: 1s}\n"),
      listener("race", race_port, "race"),
      listener("slow", slow_port, "slow"),
      listener("dead", dead_listen, "dead")],
@@ -520,6 +532,40 @@ def test_never_answers():
     check(last[0] != stuck and last[2] == "/ok", f"the next request went on {last}, stuck {stuck}")
     check(faults.connections > conns, "no new upstream connection after the timeout")
     c.close()
+
+
+def stalled(path, sent):
+    before = errors("response_idle_timeout")
+    c = Conn(port)
+    t0 = time.monotonic()
+    c.send("GET", path)
+    r = c.response(keep_body=False)
+    took = time.monotonic() - t0
+    c.close()
+    check(r.status == 200 and not r.complete and r.closed,
+          f"{path}: want a cut 200 and a close, got {r.status} complete={r.complete}")
+    check(r.body_len == sent, f"{path}: {r.body_len} bytes of {sent} sent")
+    check(0.9 <= took < 4, f"{path}: closed after {took:.2f}s, want about response_idle (1s)")
+    check(errors("response_idle_timeout") == before + 1, "the stall is counted")
+
+
+def test_response_stalls_mid_body():
+    """an upstream that sends a head and part of the body, then nothing:
+    closed at timeouts.response_idle, buffered and spliced"""
+    conns = faults.connections
+    stalled("/stall/100/10", 10)
+    stalled(f"/stall/{8 * MiB}/{2 * MiB}", 2 * MiB)
+    wait_for(lambda: all(n in faults.closed for n in range(conns + 1, faults.connections + 1)),
+             3, what="the stalled upstream connections to be closed")
+
+
+def test_response_drip_not_cut():
+    """bytes every 0.3 s keep a response alive past response_idle (1s)"""
+    before = errors("response_idle_timeout")
+    r = get(port, "/drip/8/300")
+    check(r.status == 200 and r.complete and r.body == b"d" * 8,
+          f"a steady slow answer was cut: {r.status} {r.body!r}")
+    check(errors("response_idle_timeout") == before)
 
 
 # ---------------------------------------------------------------- 64 MiB slowly
@@ -697,7 +743,8 @@ for t in [test_refused, test_reset_mid_status_line, test_reset_mid_head,
           test_reset_mid_body_buffered, test_reset_mid_body_spliced,
           test_reset_mid_body_chunked, test_reset_mid_body_after_head_only, test_garbage,
           test_garbage_chunk_after_good_head,
-          test_never_answers, test_slow_64mib_memory_flat, test_keepalive_race_fin,
+          test_never_answers, test_response_stalls_mid_body, test_response_drip_not_cut,
+          test_slow_64mib_memory_flat, test_keepalive_race_fin,
           test_keepalive_race_rst, test_dns_unresolved_then_recovers]:
     tap.run(t)
 w.stop()
