@@ -221,12 +221,14 @@ def read_response_len(s):
 
 
 def connect_refused(port):
-    """None when a connect is refused; else the connected socket"""
+    """None when a connect is refused; else the connected socket. A connect
+    that reached a listener's backlog just as weft closed that listener is
+    reset by the kernel: refused too, and never left hanging"""
     s = socket.socket()
     s.settimeout(2)
     try:
         s.connect(("127.0.0.1", port))
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):
         s.close()
         return None
     return s
