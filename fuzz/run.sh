@@ -21,7 +21,7 @@ set -uo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$SRC")
-TARGETS=(http-request http-response http-chunked config route-match trace-context)
+TARGETS=(http-request http-response http-chunked config route-match path-template trace-context)
 
 # sane limits: a single input may take 10 s (ASan makes the config loader
 # slow on big inputs), and 2 GiB of RSS is a leak or a bomb
