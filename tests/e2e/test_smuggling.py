@@ -672,7 +672,10 @@ def test_body_after_early_upstream_answer():
     _n[0] += 1
     r = get(f"/after-{_n[0]}")
     check(r.status == 200 and r.h("x-target") == f"/after-{_n[0]}", "desync")
-    check(int(r.h("x-conn")) != int(conn) or True, "")
+    # the backend reads the early answer's 72 body bytes before its next
+    # request: had weft reused the connection with the body cut, the next
+    # request's own bytes would have been taken as that body, and the
+    # x-target check above (or clean(), for garbage) would fail
     clean()
 
 
