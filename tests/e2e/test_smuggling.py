@@ -273,6 +273,16 @@ def warm():
     return int(r.h("x-conn"))
 
 
+def next_in_sync(what):
+    """a normal request after @what gets its own answer; returns it"""
+    _n[0] += 1
+    path = f"/after-{_n[0]}"
+    r = get(path)
+    check(r.status == 200 and r.h("x-target") == path,
+          f"desync after {what}: {path} got {r.status} {r.h('x-target')}")
+    return r
+
+
 def same_conn_after(conn):
     """the next normal request gets its own answer on the same upstream
     connection, and nothing smuggled ever reached the backend"""
@@ -330,10 +340,7 @@ def cut(data, status, token):
     check(r.h("connection") == "close", "no connection: close")
     check(c.closed(), "the connection was reset, not closed")
     c.close()
-    _n[0] += 1
-    path = f"/after-{_n[0]}"
-    r = get(path)
-    check(r.status == 200 and r.h("x-target") == path, f"desync: {path} got {r.h('x-target')}")
+    r = next_in_sync("a body cut mid-way")
     forwarded = [h for h in BACKEND.heads_since(_mark[0]) if h[1] == "POST"]
     if forwarded:
         check(int(r.h("x-conn")) != conn, "the upstream connection with half a body was reused")
@@ -596,10 +603,7 @@ def test_unasked_101():
     r = get("/switch")
     check(r.status == 502 and r.h("x-weft-error") == "upstream_bad_response",
           f"got {r.status} {r.headers}")
-    _n[0] += 1
-    r = get(f"/after-{_n[0]}")
-    check(r.status == 200 and r.h("x-target") == f"/after-{_n[0]}",
-          f"desync after a 101: {r.status} {r.h('x-target')}")
+    r = next_in_sync("a 101")
     check(int(r.h("x-conn")) != conn, "the switched connection was reused")
 
 
@@ -669,13 +673,11 @@ def test_body_after_early_upstream_answer():
         pass
     check(c.closed(), "not closed")
     c.close()
-    _n[0] += 1
-    r = get(f"/after-{_n[0]}")
-    check(r.status == 200 and r.h("x-target") == f"/after-{_n[0]}", "desync")
+    next_in_sync("an early answer")
     # the backend reads the early answer's 72 body bytes before its next
     # request: had weft reused the connection with the body cut, the next
     # request's own bytes would have been taken as that body, and the
-    # x-target check above (or clean(), for garbage) would fail
+    # next_in_sync check above (or clean(), for garbage) would fail
     clean()
 
 
@@ -706,9 +708,7 @@ def test_expect_100_continue():
     check(r.h("connection") == "close", "no close after a final answer to an Expect")
     check(c.closed(), "not closed")
     c.close()
-    _n[0] += 1
-    r = get(f"/after-{_n[0]}")
-    check(r.status == 200 and r.h("x-target") == f"/after-{_n[0]}", "desync after 417")
+    next_in_sync("a 417")
     clean()
 
 
