@@ -102,12 +102,8 @@ weft_fuzz_router (WeftConfig *config, WeftPluginContext *ctx)
   for (guint i = 0; ok && i < config->documents->len; i++)
     {
       WeftConfigDocument *doc = config->documents->pdata[i];
-      if (g_str_equal (doc->kind, "VirtualService"))
-        ok = weft_router_add_virtual_service (router, doc->root, &error);
-      else if (g_str_equal (doc->kind, "DestinationRule"))
-        ok = weft_router_add_destination_rule (router, doc->root, &error);
-      else if (g_str_equal (doc->kind, "HTTPRoute"))
-        ok = weft_router_add_http_route (router, doc->root, &error);
+      if (weft_router_config_takes_kind (doc->kind))
+        ok = weft_router_config_add_document (router, doc->root, &error);
     }
   if (ok)
     ok = weft_router_config_finish (router, &error);

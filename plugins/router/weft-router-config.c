@@ -287,6 +287,49 @@ weft_router_config_new (WeftPluginContext *ctx)
   return config;
 }
 
+typedef gboolean (*WeftRouterAddFunc) (WeftRouterConfig *config, const WeftNode *doc,
+                                       GError **error);
+
+static const struct
+{
+  const char        *kind;
+  WeftRouterAddFunc  add;
+} weft_router_document_kinds[] = {
+  { "VirtualService", weft_router_add_virtual_service },
+  { "DestinationRule", weft_router_add_destination_rule },
+  { "HTTPRoute", weft_router_add_http_route },
+};
+
+static WeftRouterAddFunc
+weft_router_add_func (const char *kind)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (weft_router_document_kinds); i++)
+    if (g_strcmp0 (kind, weft_router_document_kinds[i].kind) == 0)
+      return weft_router_document_kinds[i].add;
+  return NULL;
+}
+
+gboolean
+weft_router_config_takes_kind (const char *kind)
+{
+  return weft_router_add_func (kind) != NULL;
+}
+
+gboolean
+weft_router_config_add_document (WeftRouterConfig *config, const WeftNode *doc, GError **error)
+{
+  const char *kind = weft_node_get_scalar (weft_node_lookup (doc, "kind"));
+  WeftRouterAddFunc add = weft_router_add_func (kind);
+
+  if (add == NULL)
+    {
+      weft_node_set_error (doc, error, "router: unsupported document kind '%s'",
+                           kind ? kind : "");
+      return FALSE;
+    }
+  return add (config, doc, error);
+}
+
 void
 weft_router_config_free (WeftRouterConfig *config)
 {

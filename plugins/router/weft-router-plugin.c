@@ -81,16 +81,8 @@ static gboolean
 weft_router_add_document (gpointer data, const WeftNode *doc, GError **error)
 {
   WeftRouter *router = data;
-  const char *kind = weft_node_get_scalar (weft_node_lookup (doc, "kind"));
 
-  if (g_strcmp0 (kind, "VirtualService") == 0)
-    return weft_router_add_virtual_service (router->config, doc, error);
-  if (g_strcmp0 (kind, "DestinationRule") == 0)
-    return weft_router_add_destination_rule (router->config, doc, error);
-  if (g_strcmp0 (kind, "HTTPRoute") == 0)
-    return weft_router_add_http_route (router->config, doc, error);
-  weft_node_set_error (doc, error, "router: unsupported document kind '%s'", kind ? kind : "");
-  return FALSE;
+  return weft_router_config_add_document (router->config, doc, error);
 }
 
 static gboolean

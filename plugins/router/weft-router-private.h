@@ -229,5 +229,10 @@ gboolean weft_router_add_destination_rule (WeftRouterConfig *config, const WeftN
 /* gateway.networking.k8s.io HTTPRoute (weft-router-gateway.c) */
 gboolean weft_router_add_http_route      (WeftRouterConfig *config, const WeftNode *doc,
                                           GError **error);
+/* the document's kind picks the translation above; FALSE with an error
+ * for a kind the router does not take */
+gboolean weft_router_config_add_document (WeftRouterConfig *config, const WeftNode *doc,
+                                          GError **error);
+gboolean weft_router_config_takes_kind   (const char *kind);
 
 G_END_DECLS
