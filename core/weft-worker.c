@@ -255,6 +255,8 @@ weft_worker_batch_done (gpointer data)
       WeftConn *c = w->dead;
       w->dead = c->next;
       weft_conn_free (c);
+      /* a burst's connections are heap too: they count toward the trim */
+      w->released += sizeof (WeftConn);
     }
   weft_mirror_free_dead (w);
   weft_upstream_pool_reap (w->pool);
